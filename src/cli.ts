@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { Gateway } from './gateway.js';
+import { VERSION } from './version.js';
+
+const USAGE = `game-gateway ${VERSION}
+
+usage:
+  game-gateway [--config FILE]          run the gateway (FILE also from GATEWAY_CONFIG;
+                                        without one, the embedded default)
+  game-gateway check-config FILE        validate FILE (with env overrides) and print the
+                                        effective config as JSON
+  game-gateway --version | --help
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const [command, file] = positionals;
+  if (command === 'check-config') {
+    const path = file ?? values.config ?? process.env.GATEWAY_CONFIG;
+    if (!path) throw new ConfigError('check-config needs a config file');
+    const { config } = loadConfigFile(path);
+    process.stdout.write(`${JSON.stringify(redact(config), null, 2)}\n`);
+    return 0;
+  }
+  if (command !== undefined && command !== 'run') {
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  const path = values.config ?? process.env.GATEWAY_CONFIG ?? null;
+  const { config, baseDir } = loadConfigFile(path);
+  const gateway = new Gateway({ config, baseDir });
+  await gateway.start();
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      gateway.log.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      gateway.stop().then(resolve, (err: Error) => {
+        gateway.log.error({ err: err.message }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  return 0;
+}
+
+function redact(config: object): object {
+  return JSON.parse(JSON.stringify(config, (k, v) => (k === 'token' && typeof v === 'string' ? '***' : v)));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`game-gateway: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`game-gateway: failed to start: ${err.stack ?? err.message}\n`);
+    process.exit(1);
+  },
+);

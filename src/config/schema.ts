@@ -1,0 +1,128 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { CmdSet, type CmdSpec } from './cmd-set.js';
+
+/** `host:port`; port 0 picks a free port. IPv6 hosts go in brackets: `[::1]:7000`. */
+const address = z.string().refine((s) => parseAddress(s) !== null, {
+  message: 'expected "host:port" with a port from 0 to 65535',
+});
+const ms = z.number().int().nonnegative();
+const positive = z.number().int().positive();
+
+const cmdSpec = z
+  .union([z.number(), z.string(), z.array(z.union([z.number(), z.string()])).min(1)])
+  .superRefine((spec, ctx) => {
+    try {
+      CmdSet.parse(spec as CmdSpec);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  });
+
+const target = z.strictObject({
+  /** Base URL; `{cmd}` is replaced by the decimal cmd. */
+  url: z.url({ protocol: /^https?$/ }),
+  /** No answer within this many ms → BACKEND_TIMEOUT. */
+  timeoutMs: positive.default(3_000),
+  /** Most connections the target's pool opens. */
+  connections: positive.default(64),
+  /** Idle keep-alive of pooled connections; keep it below the backend's idle timeout. */
+  keepAliveMs: positive.default(4_000),
+});
+
+export const configSchema = z.strictObject({
+  node: z.strictObject({ id: z.string().min(1).default(`${hostname()}-${process.pid}`) }).prefault({}),
+  listen: z
+    .strictObject({
+      tcp: address.nullable().default('0.0.0.0:7000'),
+      ws: address.nullable().default(null),
+      api: address.default('127.0.0.1:7002'),
+      metrics: address.nullable().default(null),
+    })
+    .prefault({}),
+  targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'), target).default({}),
+  routes: z.array(z.strictObject({ cmds: cmdSpec, target: z.string().min(1) })).default([]),
+  auth: z
+    .strictObject({
+      required: z.boolean().default(true),
+      anonymousCmds: cmdSpec.optional(),
+      timeoutMs: positive.default(60_000),
+    })
+    .prefault({}),
+  heartbeat: z
+    .strictObject({ intervalMs: positive.default(10_000), timeoutMs: positive.default(30_000) })
+    .prefault({}),
+  players: z
+    .strictObject({
+      retainMs: ms.default(300_000),
+      offline: z
+        .strictObject({
+          maxMessages: ms.default(200),
+          maxBytes: ms.default(1_048_576),
+          ttlMs: positive.default(300_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      maxFrameBytes: z.number().int().min(12).max(0xffffffff).default(65_536),
+      maxConnections: positive.default(100_000),
+      maxInFlightPerSession: positive.default(32),
+      /** Token-bucket refill per session; 0 turns the limit off. */
+      requestsPerSecond: ms.default(100),
+      /** Bucket size; null means twice requestsPerSecond. */
+      requestBurst: positive.nullable().default(null),
+      maxWriteBufferBytes: positive.default(1_048_576),
+    })
+    .prefault({}),
+  api: z
+    .strictObject({ token: z.string().min(1).nullable().default(null), maxBodyBytes: positive.default(1_048_576) })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      playerIdLabel: z.enum(['suspects', 'all', 'none']).default('suspects'),
+      suspectRequestsPerMinute: positive.default(1_000),
+    })
+    .prefault({}),
+  cluster: z
+    .strictObject({
+      engine: z.enum(['local', 'redis']).default('local'),
+      redis: z
+        .strictObject({
+          url: z.string().default('redis://127.0.0.1:6379'),
+          keyPrefix: z.string().default('gw:'),
+          commandTimeoutMs: positive.default(1_000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  events: z.strictObject({ target: z.string().min(1).nullable().default(null) }).prefault({}),
+  plugins: z.array(z.strictObject({ module: z.string().min(1), options: z.unknown().optional() })).default([]),
+  shutdown: z.strictObject({ drainMs: ms.default(10_000) }).prefault({}),
+  log: z
+    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .prefault({}),
+});
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type GatewayConfigInput = z.input<typeof configSchema>;
+export type TargetConfig = GatewayConfig['targets'][string];
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+export function parseAddress(text: string): Address | null {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65_535) return null;
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

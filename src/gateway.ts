@@ -1,0 +1,220 @@
+import { createServer, type Server } from 'node:http';
+import { ApiServer } from './api/api-server.js';
+import type { Engine } from './cluster/engine.js';
+import { buildConfig } from './config/load.js';
+import { type Address, type GatewayConfig, type GatewayConfigInput, parseAddress } from './config/schema.js';
+import { createLogger, type Logger } from './logger.js';
+import { GatewayMetrics } from './metrics/metrics.js';
+import { LifecycleEvents } from './player/lifecycle-events.js';
+import { PlayerManager } from './player/player-manager.js';
+import { Status, type StatusCode } from './protocol/status.js';
+import { BackendClient } from './routing/backend-client.js';
+import { Forwarder } from './routing/forwarder.js';
+import { RouteTable } from './routing/route-table.js';
+import type { Session } from './session/session.js';
+import type { SessionHost, SessionLimits } from './session/session-host.js';
+import { SessionManager } from './session/session-manager.js';
+import type { Transport } from './transport/connection.js';
+import { TcpTransport } from './transport/tcp-transport.js';
+
+export interface GatewayOptions {
+  /** A validated config, or raw input (validated here, without env overrides). */
+  config: GatewayConfig | GatewayConfigInput;
+  /** Directory that relative plugin paths are resolved against. */
+  baseDir?: string;
+  logger?: Logger;
+}
+
+export interface BoundAddresses {
+  tcp: string | null;
+  ws: string | null;
+  api: string;
+  metrics: string | null;
+}
+
+/**
+ * The composition root: builds every part from the config, starts the listeners, and
+ * runs the graceful shutdown of SPEC §10. It is also the SessionHost that sessions call.
+ */
+export class Gateway implements SessionHost {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly sessions: SessionManager;
+  readonly engine: Engine;
+  readonly backends: BackendClient;
+  readonly forwarder: Forwarder;
+  readonly limits: SessionLimits;
+  readonly baseDir: string;
+  addresses: BoundAddresses | null = null;
+
+  private readonly transports: Transport[] = [];
+  private readonly api: ApiServer;
+  private metricsServer: Server | null = null;
+  private readonly events: LifecycleEvents | null;
+  private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
+
+  constructor(options: GatewayOptions) {
+    this.config = isValidated(options.config) ? options.config : buildConfig(options.config);
+    const config = this.config;
+    this.baseDir = options.baseDir ?? process.cwd();
+    this.log = options.logger ?? createLogger(config.log.level);
+    const { limits } = config;
+    this.limits = {
+      maxFrameBytes: limits.maxFrameBytes,
+      maxWriteBufferBytes: limits.maxWriteBufferBytes,
+      requestsPerSecond: limits.requestsPerSecond,
+      requestBurst: limits.requestBurst ?? Math.max(1, limits.requestsPerSecond * 2),
+    };
+    this.metrics = new GatewayMetrics(
+      {
+        sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
+        inFlight: () => this.forwarder.inFlight,
+        players: () => this.engine.counts(),
+        offlineMessages: () => this.engine.counts().offlineMessages,
+        pools: () => [...this.backends.targets.values()].map((t) => ({ target: t.name, ...t.stats() })),
+      },
+      { defaultMetrics: config.metrics.enabled },
+    );
+    this.backends = new BackendClient(config.targets, config.node.id);
+    this.sessions = new SessionManager(config, this, this.metrics);
+    const eventsTarget = config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
+    this.events =
+      eventsTarget === null ? null : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
+    this.engine = new PlayerManager(config, this.sessions, this.metrics, (event, playerId, session) =>
+      this.events?.send(event, playerId, session),
+    );
+    this.forwarder = new Forwarder(config, new RouteTable(config.routes), this.backends, this.engine, this.metrics, this.log);
+    this.api = new ApiServer(address(config.listen.api), {
+      config,
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.log,
+      ready: () => this.ready,
+      stats: () => this.stats(),
+    });
+    if (config.listen.tcp !== null) {
+      this.transports.push(new TcpTransport(address(config.listen.tcp), this.sessions.accept));
+    }
+  }
+
+  /** Ready: every listener is up, the engine is connected, and we are not draining. */
+  get ready(): boolean {
+    return this.state === 'running' && this.engine.ready;
+  }
+
+  /** Adds a transport before start (the WebSocket acceptor registers itself this way). */
+  addTransport(transport: Transport): void {
+    this.transports.push(transport);
+  }
+
+  async start(): Promise<BoundAddresses> {
+    await this.engine.start();
+    const bound: BoundAddresses = { tcp: null, ws: null, api: '', metrics: null };
+    try {
+      for (const t of this.transports) bound[t.name] = format(await t.listen());
+      bound.api = format(await this.api.listen());
+      if (this.config.listen.metrics !== null) bound.metrics = await this.listenMetrics(address(this.config.listen.metrics));
+    } catch (err) {
+      await this.closeListeners();
+      throw err;
+    }
+    this.sessions.startSweeping();
+    this.addresses = bound;
+    this.state = 'running';
+    this.log.info({ node: this.config.node.id, ...bound, engine: this.engine.name }, 'gateway listening');
+    return bound;
+  }
+
+  /**
+   * Graceful shutdown (SPEC §10): stop accepting, report not-ready, let requests in
+   * flight finish for up to shutdown.drainMs, KICK SERVER_SHUTDOWN, close everything.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'draining' || this.state === 'stopped') return;
+    this.state = 'draining';
+    this.log.info({ inFlight: this.forwarder.inFlight, sessions: this.sessions.size }, 'draining');
+    this.sessions.stopAccepting();
+    await Promise.all(this.transports.map((t) => t.close()));
+    const until = Date.now() + this.config.shutdown.drainMs;
+    while (this.forwarder.inFlight > 0 && Date.now() < until) await sleep(10);
+    await this.sessions.kickAll(Status.SERVER_SHUTDOWN, 1_000);
+    this.sessions.stop();
+    await this.closeListeners();
+    await this.engine.stop();
+    await this.backends.close();
+    this.state = 'stopped';
+    this.log.info('stopped');
+  }
+
+  private async closeListeners(): Promise<void> {
+    await Promise.all([
+      ...this.transports.map((t) => t.close()),
+      this.api.close(),
+      new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve())),
+    ]);
+  }
+
+  private listenMetrics(at: Address): Promise<string> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      this.metrics.text().then(
+        (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    });
+    this.metricsServer = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: at.host, port: at.port }, () => {
+        const a = server.address();
+        resolve(typeof a === 'object' && a !== null ? format({ host: a.address, port: a.port }) : '');
+      });
+    });
+  }
+
+  stats(): Record<string, unknown> {
+    const players = this.engine.counts();
+    return {
+      node: this.config.node.id,
+      sessions: { connected: this.sessions.connected, authed: this.sessions.authed },
+      players: { online: players.online, offline: players.offline },
+      offlineMessages: players.offlineMessages,
+      requestsInFlight: this.forwarder.inFlight,
+      ready: this.ready,
+    };
+  }
+
+  // SessionHost
+  onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void {
+    this.forwarder.handle(session, type, cmd, seq, body);
+  }
+
+  onKicked(_session: Session, _status: StatusCode): void {}
+
+  onClosed(session: Session): void {
+    this.sessions.remove(session);
+    if (session.playerId !== null) {
+      this.engine.unbind(session).catch((err: Error) => this.log.error({ err: err.message }, 'unbind failed'));
+    }
+  }
+}
+
+function isValidated(c: GatewayConfig | GatewayConfigInput): c is GatewayConfig {
+  return Object.isFrozen(c);
+}
+
+function address(text: string): Address {
+  return parseAddress(text)!;
+}
+
+function format(a: { host: string; port: number }): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,219 @@
+import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import type { ErrorType } from '../protocol/status.js';
+import { VERSION } from '../version.js';
+import { CounterFamily, type CounterChild, HistogramFamily, type HistogramChild } from './families.js';
+
+export type RequestResult = 'success' | 'error' | 'drop';
+export type PushKind = 'direct' | 'broadcast' | 'group';
+export type PushResult = 'delivered' | 'cached' | 'dropped';
+
+/** The cached children of one (cmd, route_target) pair, so a request touches no label map. */
+export interface RequestCell {
+  readonly success: CounterChild;
+  readonly error: CounterChild;
+  readonly drop: CounterChild;
+  readonly duration: HistogramChild;
+}
+
+/** Gauges read at scrape time from the parts that own the numbers. */
+export interface GaugeSources {
+  sessions(): { connected: number; authed: number };
+  inFlight(): number;
+  players(): { online: number; offline: number };
+  offlineMessages(): number;
+  pools(): Array<{ target: string; pending: number; connected: number }>;
+}
+
+/**
+ * Every metric of the gateway, defined in this one file (SPEC.md §8; names exactly as
+ * the seed's design gives them). Each gateway instance owns its registry, so several
+ * gateways can live in one process (tests) without sharing counters.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly requests = new CounterFamily(
+    'gateway_requests_total',
+    'Client requests by cmd, player (suspects only by default), route target and result.',
+    ['cmd', 'player_id', 'route_target', 'result'],
+  );
+  readonly requestDuration = new HistogramFamily(
+    'gateway_request_duration_seconds',
+    'Frame in to response written, per cmd and route target.',
+    ['cmd', 'route_target'],
+  );
+  readonly errors = new CounterFamily('gateway_errors_total', 'Gateway errors by type.', ['type']);
+  readonly backendErrors = new CounterFamily(
+    'gateway_backend_errors_total',
+    'Failed backend calls by target, HTTP status ("0" without an answer) and error type.',
+    ['target_service', 'status_code', 'error_type'],
+  );
+  readonly backendDuration = new HistogramFamily(
+    'gateway_backend_duration_seconds',
+    'Backend call time, request sent to response body read.',
+    ['target_service'],
+  );
+  readonly push = new CounterFamily('gateway_push_total', 'Push outcomes per recipient.', ['kind', 'result']);
+  readonly offlineDropped = new CounterFamily(
+    'gateway_offline_dropped_total',
+    'Offline messages dropped: overflow (queue bound), expired (ttl), forgotten (player swept).',
+    ['reason'],
+  );
+  readonly kicks = new CounterFamily('gateway_kicks_total', 'Sessions kicked, by reason.', ['reason']);
+  readonly connectionsRejected = new CounterFamily(
+    'gateway_connections_rejected_total',
+    'Connections closed at accept.',
+    ['reason'],
+  );
+  readonly events = new CounterFamily(
+    'gateway_events_total',
+    'Lifecycle events posted to events.target.',
+    ['event', 'result'],
+  );
+  private readonly heartbeatTimeoutsFamily = new CounterFamily(
+    'gateway_heartbeat_timeouts_total',
+    'Sessions closed for sending nothing within heartbeat.timeoutMs.',
+    [],
+  );
+  private readonly bytesInFamily = new CounterFamily(
+    'gateway_bytes_in_total',
+    'Bytes received from clients, frame headers included.',
+    [],
+  );
+  private readonly bytesOutFamily = new CounterFamily(
+    'gateway_bytes_out_total',
+    'Bytes sent to clients, frame headers included.',
+    [],
+  );
+  readonly heartbeatTimeouts = this.heartbeatTimeoutsFamily.child();
+  readonly bytesIn = this.bytesInFamily.child();
+  readonly bytesOut = this.bytesOutFamily.child();
+
+  private readonly cells = new Map<number, Map<string, RequestCell>>();
+  private readonly errorChildren = new Map<ErrorType, CounterChild>();
+
+  constructor(sources: GaugeSources, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+    const r = this.registry;
+    for (const family of [
+      this.requests,
+      this.requestDuration,
+      this.errors,
+      this.backendErrors,
+      this.backendDuration,
+      this.push,
+      this.offlineDropped,
+      this.kicks,
+      this.connectionsRejected,
+      this.events,
+      this.heartbeatTimeoutsFamily,
+      this.bytesInFamily,
+      this.bytesOutFamily,
+    ]) {
+      r.registerMetric(family as unknown as Metric);
+    }
+
+    new Gauge({
+      name: 'gateway_sessions_current',
+      help: 'Open sessions: connected (not bound to a player) and authed.',
+      labelNames: ['status'],
+      registers: [r],
+      collect() {
+        const s = sources.sessions();
+        this.set({ status: 'connected' }, s.connected);
+        this.set({ status: 'authed' }, s.authed);
+      },
+    });
+    new Gauge({
+      name: 'gateway_requests_in_flight',
+      help: 'Requests received and not yet answered.',
+      registers: [r],
+      collect() {
+        this.set(sources.inFlight());
+      },
+    });
+    new Gauge({
+      name: 'gateway_players',
+      help: 'Players known to this node: online (bound to a session) and offline (retained).',
+      labelNames: ['status'],
+      registers: [r],
+      collect() {
+        const p = sources.players();
+        this.set({ status: 'online' }, p.online);
+        this.set({ status: 'offline' }, p.offline);
+      },
+    });
+    new Gauge({
+      name: 'gateway_offline_messages',
+      help: 'Messages waiting in offline queues.',
+      registers: [r],
+      collect() {
+        this.set(sources.offlineMessages());
+      },
+    });
+    const pending = new Gauge({
+      name: 'gateway_backend_pool_pending',
+      help: 'Requests waiting for a free backend connection, per target.',
+      labelNames: ['target_service'],
+      registers: [r],
+    });
+    new Gauge({
+      name: 'gateway_backend_pool_connected',
+      help: 'Open backend connections, per target.',
+      labelNames: ['target_service'],
+      registers: [r],
+      collect() {
+        for (const p of sources.pools()) {
+          this.set({ target_service: p.target }, p.connected);
+          pending.set({ target_service: p.target }, p.pending);
+        }
+      },
+    });
+    new Gauge({
+      name: 'gateway_build_info',
+      help: 'Always 1; labels carry the gateway and Node.js versions.',
+      labelNames: ['version', 'node_version'],
+      registers: [r],
+    }).set({ version: VERSION, node_version: process.version }, 1);
+
+    if (options.defaultMetrics) collectDefaultMetrics({ register: r });
+  }
+
+  /** Children for one (cmd, target) pair, created on first use and kept. */
+  requestCell(cmd: number, target: string): RequestCell {
+    let byTarget = this.cells.get(cmd);
+    if (byTarget === undefined) {
+      byTarget = new Map();
+      this.cells.set(cmd, byTarget);
+    }
+    let cell = byTarget.get(target);
+    if (cell === undefined) {
+      const c = String(cmd);
+      cell = {
+        success: this.requests.child(c, '', target, 'success'),
+        error: this.requests.child(c, '', target, 'error'),
+        drop: this.requests.child(c, '', target, 'drop'),
+        duration: this.requestDuration.child(c, target),
+      };
+      byTarget.set(target, cell);
+    }
+    return cell;
+  }
+
+  /** Counts a request whose player_id label is not empty (suspects, or every player in `all` mode). */
+  countPlayerRequest(cmd: number, playerId: string, target: string, result: RequestResult): void {
+    this.requests.child(String(cmd), playerId, target, result).inc();
+  }
+
+  error(type: ErrorType): void {
+    let child = this.errorChildren.get(type);
+    if (child === undefined) {
+      child = this.errors.child(type);
+      this.errorChildren.set(type, child);
+    }
+    child.value++;
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,48 @@
+import { Pool } from 'undici';
+import type { TargetConfig } from '../config/schema.js';
+
+/**
+ * One named backend service: its URL (with the `{cmd}` placeholder split out once),
+ * its timeout and its own undici connection pool.
+ */
+export class BackendTarget {
+  readonly pool: Pool;
+  readonly timeoutMs: number;
+  private readonly pathHead: string;
+  private readonly pathTail: string | null;
+
+  constructor(
+    readonly name: string,
+    config: TargetConfig,
+  ) {
+    const url = new URL(config.url.replaceAll('{cmd}', '__CMD__'));
+    const path = url.pathname + url.search;
+    const at = path.indexOf('__CMD__');
+    this.pathHead = at < 0 ? path : path.slice(0, at);
+    this.pathTail = at < 0 ? null : path.slice(at + 7).replaceAll('__CMD__', '{cmd}');
+    this.timeoutMs = config.timeoutMs;
+    this.pool = new Pool(url.origin, {
+      connections: config.connections,
+      keepAliveTimeout: config.keepAliveMs,
+      // Our own deadline (timeoutMs) covers queueing too; these only back it up.
+      headersTimeout: config.timeoutMs + 1_000,
+      bodyTimeout: config.timeoutMs + 1_000,
+      connectTimeout: Math.min(config.timeoutMs, 10_000),
+    });
+  }
+
+  /** The request path for `cmd`: the configured path with `{cmd}` replaced. */
+  path(cmd: number): string {
+    if (this.pathTail === null) return this.pathHead;
+    return this.pathHead + cmd + this.pathTail.replaceAll('{cmd}', String(cmd));
+  }
+
+  stats(): { pending: number; connected: number } {
+    const s = this.pool.stats;
+    return { pending: s.pending, connected: s.connected };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

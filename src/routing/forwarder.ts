@@ -1,0 +1,204 @@
+import type { Logger } from 'pino';
+import type { Engine } from '../cluster/engine.js';
+import { CmdSet } from '../config/cmd-set.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { GatewayMetrics, RequestCell, RequestResult } from '../metrics/metrics.js';
+import { FrameType } from '../protocol/frame.js';
+import { Status, type StatusCode, statusRow } from '../protocol/status.js';
+import type { Session } from '../session/session.js';
+import { type BackendCall, CallOutcome, type Directives } from './backend-call.js';
+import type { BackendClient } from './backend-client.js';
+import type { RouteTable } from './route-table.js';
+
+/**
+ * The request path of SPEC §4, stage by stage (docs/lifecycle.md draws it):
+ * in-flight limit → rate limit → auth gate → route → forward → response → directives.
+ * A refusal before "forward" never touches a backend and is counted as `drop`.
+ */
+export class Forwarder {
+  /** Requests received and not yet answered, all sessions. */
+  inFlight = 0;
+  private readonly anonymous: CmdSet;
+  private readonly idPrefix: string;
+  private nextRequestId = 0;
+  private readonly debug: boolean;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly routes: RouteTable,
+    private readonly backends: BackendClient,
+    private readonly engine: Engine,
+    private readonly metrics: GatewayMetrics,
+    private readonly log: Logger,
+  ) {
+    this.anonymous = CmdSet.parse(config.auth.anonymousCmds ?? []);
+    this.idPrefix = `${config.node.id}-${Date.now().toString(36)}-`;
+    this.debug = log.isLevelEnabled('debug');
+  }
+
+  /** Entry point for every REQUEST and NOTIFY frame. Never throws. */
+  handle(session: Session, type: number, cmd: number, seq: number, body: Buffer): void {
+    const startedAt = performance.now();
+    const now = Date.now();
+    const notify = type === FrameType.NOTIFY;
+    const targetName = this.routes.lookup(cmd);
+    const label = targetName ?? '';
+    const cell = this.metrics.requestCell(cmd, label);
+    const playerLabel = this.playerLabel(session, now);
+
+    let refusal: StatusCode | null = null;
+    if (session.inFlight >= this.config.limits.maxInFlightPerSession) refusal = Status.TOO_MANY_IN_FLIGHT;
+    else if (!session.takeToken(now)) refusal = Status.RATE_LIMITED;
+    else if (this.config.auth.required && session.playerId === null && !this.anonymous.has(cmd)) {
+      refusal = Status.NOT_AUTHENTICATED;
+    } else if (targetName === null) refusal = Status.ROUTE_NOT_FOUND;
+    if (refusal !== null) {
+      this.metrics.error(statusRow(refusal).errorType!);
+      if (!notify) session.sendError(cmd, seq, refusal);
+      this.count(cell, cmd, playerLabel, label, 'drop', startedAt);
+      return;
+    }
+
+    const target = this.backends.targets.get(targetName!)!;
+    const requestId = this.idPrefix + (this.nextRequestId++).toString(36);
+    session.inFlight++;
+    this.inFlight++;
+    this.engine.touch(session, now);
+    this.backends.call(
+      target,
+      {
+        cmd,
+        seq,
+        kind: notify ? 'notify' : 'request',
+        sessionId: session.id,
+        playerId: session.playerId,
+        clientIp: session.remoteAddress,
+        requestId,
+      },
+      body,
+      (call) => this.answer(call, session, cmd, seq, notify, cell, playerLabel, requestId, startedAt),
+    );
+  }
+
+  private answer(
+    call: BackendCall,
+    session: Session,
+    cmd: number,
+    seq: number,
+    notify: boolean,
+    cell: RequestCell,
+    playerLabel: string,
+    requestId: string,
+    startedAt: number,
+  ): void {
+    session.inFlight--;
+    this.inFlight--;
+    const target = call.target.name;
+    this.metrics.backendDuration.child(target).observe((call.finishedAt - call.startedAt) / 1000);
+
+    let status: StatusCode | number = Status.OK;
+    let httpStatus: number | undefined;
+    if (call.outcome === CallOutcome.TIMEOUT) {
+      status = Status.BACKEND_TIMEOUT;
+      this.metrics.backendErrors.child(target, '0', 'timeout').inc();
+    } else if (call.outcome === CallOutcome.UNAVAILABLE) {
+      status = Status.BACKEND_UNAVAILABLE;
+      this.metrics.backendErrors.child(target, '0', 'connect_error').inc();
+    } else if (call.statusCode < 200 || call.statusCode > 299) {
+      httpStatus = call.statusCode;
+      status =
+        httpStatus === 401 || httpStatus === 403
+          ? Status.AUTH_FAILED
+          : httpStatus >= 400 && httpStatus < 500
+            ? Status.BACKEND_REJECTED
+            : Status.BACKEND_ERROR;
+      this.metrics.backendErrors.child(target, String(httpStatus), 'http_error').inc();
+    } else if (call.directives?.status != null) {
+      status = appStatus(call.directives.status);
+    }
+
+    const failed = call.outcome !== CallOutcome.RESPONSE || httpStatus !== undefined;
+    if (failed) {
+      const row = statusRow(status as StatusCode);
+      this.metrics.error(row.errorType!);
+      if (this.debug || call.outcome !== CallOutcome.RESPONSE) {
+        this.log.error(
+          { requestId, target, cmd, sessionId: session.id, status: row.name, httpStatus, err: call.error?.message },
+          'backend call failed',
+        );
+      }
+    } else if (this.debug) {
+      this.log.debug({ requestId, target, cmd, sessionId: session.id, status }, 'forwarded');
+    }
+
+    let result: RequestResult = failed ? 'error' : 'success';
+    if (!notify) {
+      const sent = failed
+        ? session.sendError(
+            cmd,
+            seq,
+            status as StatusCode,
+            httpStatus === undefined ? undefined : `backend ${target} answered HTTP ${httpStatus}`,
+            httpStatus,
+          )
+        : session.sendParts(FrameType.RESPONSE, status, cmd, seq, call.body);
+      if (!sent) {
+        result = 'error';
+        this.metrics.error('send_failed');
+      }
+    }
+    this.count(cell, cmd, playerLabel, target, result, startedAt);
+    if (!failed && call.directives !== null) this.apply(call.directives, session, requestId);
+  }
+
+  /** Applies a 2xx response's directives, after its RESPONSE was queued (SPEC §4). */
+  private apply(d: Directives, session: Session, requestId: string): void {
+    const run = async (): Promise<void> => {
+      if (d.bind) await this.engine.bind(session, d.bind.trim());
+      else if (d.unbind) await this.engine.unbind(session);
+      const player = session.playerId;
+      if (player !== null) {
+        if (d.join) for (const g of groupList(d.join)) await this.engine.join(g, [player]);
+        if (d.leave) for (const g of groupList(d.leave)) await this.engine.leave(g, [player]);
+      }
+      if (d.close !== null) session.kick(Status.KICKED, d.close || undefined);
+    };
+    run().catch((err: Error) => {
+      this.metrics.error('internal');
+      this.log.error({ requestId, sessionId: session.id, err: err.message }, 'applying backend directives failed');
+    });
+  }
+
+  private playerLabel(session: Session, now: number): string {
+    const mode = this.config.metrics.playerIdLabel;
+    if (mode === 'none' || session.playerId === null) return '';
+    if (mode === 'all') return session.playerId;
+    return session.countRequest(now) > this.config.metrics.suspectRequestsPerMinute ? session.playerId : '';
+  }
+
+  private count(
+    cell: RequestCell,
+    cmd: number,
+    playerLabel: string,
+    target: string,
+    result: RequestResult,
+    startedAt: number,
+  ): void {
+    cell.duration.observe((performance.now() - startedAt) / 1000);
+    if (playerLabel === '') cell[result].value++;
+    else this.metrics.countPlayerRequest(cmd, playerLabel, target, result);
+  }
+}
+
+/** x-gateway-status: an application code 1000–65535 replaces status 0; anything else is ignored. */
+function appStatus(value: string): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1000 && n <= 65535 ? n : Status.OK;
+}
+
+function groupList(value: string): string[] {
+  return value
+    .split(',')
+    .map((g) => g.trim())
+    .filter((g) => g.length > 0);
+}

@@ -1,0 +1,210 @@
+import { FrameDecoder } from '../protocol/frame-decoder.js';
+import { encodeFrame, encodeHeader, errorBody, FrameType, MAX_PING_BODY_BYTES } from '../protocol/frame.js';
+import { Status, type StatusCode, statusLabel, statusRow } from '../protocol/status.js';
+import type { Connection } from '../transport/connection.js';
+import type { SessionHost } from './session-host.js';
+import { type Flushable, flushAtEndOfTick } from './write-flusher.js';
+
+export const SessionState = { CONNECTED: 'connected', AUTHED: 'authed', CLOSED: 'closed' } as const;
+export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+/** How long a kicked connection may take to read its KICK before it is destroyed. */
+const KICK_LINGER_MS = 2_000;
+
+/**
+ * One client connection: decodes its frames, answers PINGs, hands requests to the host,
+ * and owns its write path (coalesced per tick, bounded by limits.maxWriteBufferBytes).
+ * State: connected → authed (bound to a player) → closed. It holds no timers: the
+ * SessionManager's single sweep judges heartbeats and auth timeouts for all sessions.
+ */
+export class Session implements Flushable {
+  state: SessionState = SessionState.CONNECTED;
+  /** The player this session is bound to, and the epoch of that binding (fencing). */
+  playerId: string | null = null;
+  bindEpoch = 0;
+  /** Requests forwarded or handled and not yet answered. */
+  inFlight = 0;
+  /** Last time (ms) a frame arrived from the client: the only liveness signal. */
+  lastFrameAt: number;
+  readonly connectedAt: number;
+  /** True once a KICK was sent or the connection closed: nothing more is read or written. */
+  closing = false;
+
+  private tokens: number;
+  private tokensAt: number;
+  private corked = false;
+  private readonly decoder: FrameDecoder;
+  private stateMap: Map<string, unknown> | null = null;
+
+  /** Requests in the current and previous minute, for the `suspects` player_id label. */
+  minuteStartedAt: number;
+  requestsThisMinute = 0;
+  requestsLastMinute = 0;
+
+  constructor(
+    readonly id: string,
+    readonly connection: Connection,
+    private readonly host: SessionHost,
+  ) {
+    const now = Date.now();
+    this.lastFrameAt = now;
+    this.connectedAt = now;
+    this.minuteStartedAt = now;
+    this.tokens = host.limits.requestBurst;
+    this.tokensAt = now;
+    this.decoder = new FrameDecoder(host.limits.maxFrameBytes, this.onFrame);
+  }
+
+  get remoteAddress(): string {
+    return this.connection.remoteAddress;
+  }
+
+  /** Per-session storage for plugins, created on first use so idle sessions stay small. */
+  get data(): Map<string, unknown> {
+    this.stateMap ??= new Map();
+    return this.stateMap;
+  }
+
+  /** Feeds bytes from the connection (a TCP chunk or one WebSocket message). */
+  readonly onData = (chunk: Buffer): void => {
+    if (this.closing) return;
+    this.host.metrics.bytesIn.value += chunk.length;
+    const error = this.decoder.push(chunk);
+    if (error !== null) this.kick(error);
+  };
+
+  /** True when no partial frame is buffered (a WebSocket message must hold exactly one frame). */
+  get betweenFrames(): boolean {
+    return this.decoder.idle;
+  }
+
+  private readonly onFrame = (type: number, _status: number, cmd: number, seq: number, body: Buffer): void => {
+    if (this.closing) return;
+    this.lastFrameAt = Date.now();
+    switch (type) {
+      case FrameType.REQUEST:
+      case FrameType.NOTIFY:
+        this.host.onRequest(this, type, cmd, seq, body);
+        return;
+      case FrameType.PING:
+        if (body.length > MAX_PING_BODY_BYTES) {
+          this.protocolError(Status.BAD_FRAME, `PING body over ${MAX_PING_BODY_BYTES} bytes`);
+          return;
+        }
+        this.send(encodeFrame(FrameType.PONG, 0, cmd, seq, body));
+        return;
+      default:
+        this.protocolError(Status.PROTOCOL_ERROR, `frame type ${type} may not be sent by a client`);
+    }
+  };
+
+  private protocolError(status: StatusCode, message: string): void {
+    this.decoder.fail(status);
+    this.kick(status, message);
+  }
+
+  /**
+   * Takes one token from the session's bucket (limits.requestsPerSecond, refilled
+   * continuously, holding at most limits.requestBurst). False: the request is refused.
+   */
+  takeToken(now: number): boolean {
+    const { requestsPerSecond, requestBurst } = this.host.limits;
+    if (requestsPerSecond === 0) return true;
+    this.tokens = Math.min(requestBurst, this.tokens + ((now - this.tokensAt) * requestsPerSecond) / 1000);
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Counts a request toward this session's per-minute rate and returns the rate over the last minute. */
+  countRequest(now: number): number {
+    const elapsed = now - this.minuteStartedAt;
+    if (elapsed >= 60_000) {
+      this.requestsLastMinute = elapsed >= 120_000 ? 0 : this.requestsThisMinute;
+      this.requestsThisMinute = 0;
+      this.minuteStartedAt = now - (elapsed % 60_000);
+    }
+    this.requestsThisMinute++;
+    // Sliding-window estimate: the unexpired share of the previous minute plus this one.
+    const share = 1 - (now - this.minuteStartedAt) / 60_000;
+    return this.requestsThisMinute + this.requestsLastMinute * share;
+  }
+
+  /**
+   * Queues a whole frame. Returns false when the session is closing, or when the
+   * unsent output would exceed limits.maxWriteBufferBytes — then the session is kicked
+   * with SLOW_CONSUMER, so one slow reader never grows the gateway's memory.
+   */
+  send(frame: Buffer): boolean {
+    if (this.closing) return false;
+    if (this.connection.bufferedBytes + frame.length > this.host.limits.maxWriteBufferBytes) {
+      this.kick(Status.SLOW_CONSUMER);
+      return false;
+    }
+    this.cork();
+    this.connection.write(frame);
+    this.host.metrics.bytesOut.value += frame.length;
+    return true;
+  }
+
+  /** Queues a frame whose header and body are separate buffers (no copy of a large body). */
+  sendParts(type: FrameType, status: number, cmd: number, seq: number, body: Buffer): boolean {
+    if (body.length < 1024) return this.send(encodeFrame(type, status, cmd, seq, body));
+    if (this.closing) return false;
+    if (this.connection.bufferedBytes + 16 + body.length > this.host.limits.maxWriteBufferBytes) {
+      this.kick(Status.SLOW_CONSUMER);
+      return false;
+    }
+    this.cork();
+    this.connection.write(encodeHeader(type, status, cmd, seq, body.length));
+    this.connection.write(body);
+    this.host.metrics.bytesOut.value += 16 + body.length;
+    return true;
+  }
+
+  /** Answers a request with an error status and the SPEC's JSON body. */
+  sendError(cmd: number, seq: number, status: StatusCode, message?: string, httpStatus?: number): boolean {
+    const row = statusRow(status);
+    return this.send(encodeFrame(FrameType.RESPONSE, status, cmd, seq, errorBody(row.name, message ?? row.message, httpStatus)));
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.connection.cork();
+    flushAtEndOfTick(this);
+  }
+
+  flushWrites(): void {
+    this.corked = false;
+    this.connection.uncork();
+  }
+
+  /**
+   * Sends KICK with `status`, flushes it and closes. Idempotent: the first reason wins.
+   * Nothing is read or written after it.
+   */
+  kick(status: StatusCode, message?: string): void {
+    if (this.closing) return;
+    const row = statusRow(status);
+    const frame = encodeFrame(FrameType.KICK, status, 0, 0, errorBody(row.name, message ?? row.message));
+    this.closing = true;
+    this.decoder.fail(status);
+    this.host.metrics.kicks.child(statusLabel(status)).inc();
+    this.connection.write(frame);
+    this.host.metrics.bytesOut.value += frame.length;
+    this.connection.end();
+    const { connection } = this;
+    setTimeout(() => connection.destroy(), KICK_LINGER_MS).unref();
+    this.host.onKicked(this, status);
+  }
+
+  /** Called once by the transport when the connection is gone. */
+  readonly onClose = (): void => {
+    if (this.state === SessionState.CLOSED) return;
+    // The host's SessionManager.remove() moves the state to closed.
+    this.closing = true;
+    this.host.onClosed(this);
+  };
+}

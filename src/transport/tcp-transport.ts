@@ -1,0 +1,74 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Address } from '../config/schema.js';
+import type { AcceptHandler, Connection, ConnectionEvents, Transport } from './connection.js';
+
+const KEEPALIVE_INITIAL_DELAY_MS = 30_000;
+
+class TcpConnection implements Connection {
+  readonly transport = 'tcp';
+  readonly remoteAddress: string;
+  constructor(private readonly socket: Socket) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+  }
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+  write(frame: Buffer): void {
+    this.socket.write(frame);
+  }
+  cork(): void {
+    this.socket.cork();
+  }
+  uncork(): void {
+    this.socket.uncork();
+  }
+  end(): void {
+    this.socket.end();
+  }
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** The TCP acceptor: frames back to back on a byte stream; no-delay and keep-alive on. */
+export class TcpTransport implements Transport {
+  readonly name = 'tcp';
+  private readonly server: Server;
+
+  constructor(
+    private readonly address: Address,
+    onAccept: AcceptHandler,
+  ) {
+    this.server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS });
+    this.server.on('connection', (socket: Socket) => {
+      // A reset from the peer arrives as 'error' then 'close'; the session acts on 'close'.
+      socket.on('error', noop);
+      const connection = new TcpConnection(socket);
+      onAccept(connection, (events: ConnectionEvents) => {
+        socket.on('data', events.data);
+        socket.on('close', events.close);
+      });
+    });
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.address.host, port: this.address.port, backlog: 4096 }, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        if (a === null || typeof a === 'string') return reject(new Error('tcp listener has no address'));
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,45 @@
+import { Writable } from 'node:stream';
+import type { GatewayConfigInput } from '../../src/config/schema.js';
+import { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/logger.js';
+
+/** Log lines of an in-process gateway, kept for assertions. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: string, done: () => void): void {
+    for (const line of chunk.toString().split('\n')) if (line) this.lines.push(JSON.parse(line));
+    done();
+  }
+}
+
+export interface Running {
+  gateway: Gateway;
+  tcpPort: number;
+  apiUrl: string;
+  logs: LogCapture;
+}
+
+/** Starts an in-process gateway on free ports, with `backendUrl` as target `game` for every cmd. */
+export async function startGateway(
+  backendUrl: string | null,
+  overrides: Partial<GatewayConfigInput> = {},
+  level = 'debug',
+): Promise<Running> {
+  const base: GatewayConfigInput = {
+    node: { id: 'test-node' },
+    listen: { tcp: '127.0.0.1:0', api: '127.0.0.1:0' },
+    targets: backendUrl ? { game: { url: `${backendUrl}/rpc/{cmd}`, timeoutMs: 1_000 } } : {},
+    routes: backendUrl ? [{ cmds: '1-999999', target: 'game' }] : [],
+    auth: { required: true, anonymousCmds: [1, 10, 11, 12, 900, 901, 902, 401, 403, 404, 418, 500, 502, 503] },
+  };
+  const config = { ...base, ...overrides } as GatewayConfigInput;
+  const logs = new LogCapture();
+  const gateway = new Gateway({ config, logger: createLogger(level, logs) });
+  const bound = await gateway.start();
+  return {
+    gateway,
+    tcpPort: Number(bound.tcp!.split(':').pop()),
+    apiUrl: `http://${bound.api}`,
+    logs,
+  };
+}

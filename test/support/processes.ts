@@ -1,0 +1,61 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const children = new Set<ChildProcess>();
+
+/** Runs a TypeScript file with tsx as a child process and waits for its first JSON line. */
+export async function spawnScript<T>(
+  file: string,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; info: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  const lines = createInterface({ input: child.stdout! });
+  const info = await new Promise<T>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as T));
+    child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before reporting`)));
+  });
+  return { child, info };
+}
+
+export interface TestBackend {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  requests(): Promise<Array<{ method: string; url: string; headers: Record<string, string>; body: string }>>;
+  clear(): Promise<void>;
+}
+
+/** Starts test/support/test-backend.ts as a real process. */
+export async function startBackend(): Promise<TestBackend> {
+  const { child, info } = await spawnScript<{ port: number }>('test/support/test-backend.ts');
+  const url = `http://127.0.0.1:${info.port}`;
+  return {
+    url,
+    port: info.port,
+    stop: () => stopChild(child),
+    requests: async () => (await fetch(`${url}/__requests`)).json(),
+    clear: async () => {
+      await fetch(`${url}/__requests`, { method: 'DELETE' });
+    },
+  };
+}
+
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});

@@ -78,13 +78,23 @@ export class Gateway implements SessionHost {
     );
     this.backends = new BackendClient(config.targets, config.node.id);
     this.sessions = new SessionManager(config, this, this.metrics);
-    const eventsTarget = config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
+    const eventsTarget =
+      config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
     this.events =
-      eventsTarget === null ? null : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
+      eventsTarget === null
+        ? null
+        : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
     this.engine = new PlayerManager(config, this.sessions, this.metrics, (event, playerId, session) =>
       this.events?.send(event, playerId, session),
     );
-    this.forwarder = new Forwarder(config, new RouteTable(config.routes), this.backends, this.engine, this.metrics, this.log);
+    this.forwarder = new Forwarder(
+      config,
+      new RouteTable(config.routes),
+      this.backends,
+      this.engine,
+      this.metrics,
+      this.log,
+    );
     this.api = new ApiServer(address(config.listen.api), {
       config,
       engine: this.engine,
@@ -114,7 +124,8 @@ export class Gateway implements SessionHost {
     try {
       for (const t of this.transports) bound[t.name] = format(await t.listen());
       bound.api = format(await this.api.listen());
-      if (this.config.listen.metrics !== null) bound.metrics = await this.listenMetrics(address(this.config.listen.metrics));
+      if (this.config.listen.metrics !== null)
+        bound.metrics = await this.listenMetrics(address(this.config.listen.metrics));
     } catch (err) {
       await this.closeListeners();
       throw err;
@@ -151,7 +162,9 @@ export class Gateway implements SessionHost {
     await Promise.all([
       ...this.transports.map((t) => t.close()),
       this.api.close(),
-      new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve())),
+      new Promise<void>((resolve) =>
+        this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve(),
+      ),
     ]);
   }
 
@@ -198,7 +211,9 @@ export class Gateway implements SessionHost {
   onClosed(session: Session): void {
     this.sessions.remove(session);
     if (session.playerId !== null) {
-      this.engine.unbind(session).catch((err: Error) => this.log.error({ err: err.message }, 'unbind failed'));
+      this.engine
+        .unbind(session)
+        .catch((err: Error) => this.log.error({ err: err.message }, 'unbind failed'));
     }
   }
 }

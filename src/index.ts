@@ -1,12 +1,13 @@
 /** The public API of the game-gateway package. */
-export { Gateway, type GatewayOptions, type BoundAddresses } from './gateway.js';
-export { buildConfig, loadConfigFile, ConfigError, ENV_OVERRIDES } from './config/load.js';
+
+export type { Engine, PlayerInfo, PushResult } from './cluster/engine.js';
+export { buildConfig, ConfigError, ENV_OVERRIDES, loadConfigFile } from './config/load.js';
 export type { GatewayConfig, GatewayConfigInput, TargetConfig } from './config/schema.js';
-export { Status, type StatusName, type StatusCode, statusRow } from './protocol/status.js';
-export { FrameType, encodeFrame, HEADER_BYTES, type Frame } from './protocol/frame.js';
+export { type BoundAddresses, Gateway, type GatewayOptions } from './gateway.js';
+export { encodeFrame, type Frame, FrameType, HEADER_BYTES } from './protocol/frame.js';
 export { FrameDecoder } from './protocol/frame-decoder.js';
-export type { Engine, PushResult, PlayerInfo } from './cluster/engine.js';
-export type { Transport, Connection } from './transport/connection.js';
+export { Status, type StatusCode, type StatusName, statusRow } from './protocol/status.js';
+export type { Connection, Transport } from './transport/connection.js';
 
 import { Gateway, type GatewayOptions } from './gateway.js';
 

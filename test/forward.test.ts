@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FrameType } from '../src/protocol/frame.js';
 import { Status } from '../src/protocol/status.js';
-import { startGateway, type Running } from './support/gateway-fixture.js';
+import { type Running, startGateway } from './support/gateway-fixture.js';
 import { startBackend, type TestBackend } from './support/processes.js';
 import { json, RawClient } from './support/raw-client.js';
 

@@ -50,7 +50,10 @@ export class ApiServer {
       { pattern: /^\/v1\/groups\/([^/]+)\/push$/, methods: { POST: (req, p) => this.groupPush(req, p[0]) } },
       {
         pattern: /^\/v1\/groups\/([^/]+)\/members$/,
-        methods: { PUT: (req, p) => this.members(req, p[0], 'join'), DELETE: (req, p) => this.members(req, p[0], 'leave') },
+        methods: {
+          PUT: (req, p) => this.members(req, p[0], 'join'),
+          DELETE: (req, p) => this.members(req, p[0], 'leave'),
+        },
       },
       { pattern: /^\/v1\/kick$/, methods: { POST: (req) => this.kick(req) } },
       { pattern: /^\/v1\/players\/([^/]+)$/, methods: { GET: (_req, p) => this.player(p[0]) } },
@@ -138,7 +141,9 @@ export class ApiServer {
       const issue = result.error.issues[0];
       const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
       const message =
-        issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : `${where}${issue.message}`;
+        issue.code === 'unrecognized_keys'
+          ? `unknown field(s) ${issue.keys.join(', ')}`
+          : `${where}${issue.message}`;
       throw invalid(message);
     }
     return result.data;
@@ -158,7 +163,8 @@ export class ApiServer {
         throw invalid('query parameter cmd must be a u32');
       }
       const off = url.searchParams.get('offline');
-      if (off !== null && off !== 'true' && off !== 'false') throw invalid('query parameter offline must be true or false');
+      if (off !== null && off !== 'true' && off !== 'false')
+        throw invalid('query parameter offline must be true or false');
       offline = off !== 'false';
       data = await readBody(req, this.deps.config.api.maxBodyBytes);
     } else {

@@ -40,7 +40,9 @@ export const configSchema = z.strictObject({
       metrics: address.nullable().default(null),
     })
     .prefault({}),
-  targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'), target).default({}),
+  targets: z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'), target)
+    .default({}),
   routes: z.array(z.strictObject({ cmds: cmdSpec, target: z.string().min(1) })).default([]),
   auth: z
     .strictObject({
@@ -77,7 +79,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   api: z
-    .strictObject({ token: z.string().min(1).nullable().default(null), maxBodyBytes: positive.default(1_048_576) })
+    .strictObject({
+      token: z.string().min(1).nullable().default(null),
+      maxBodyBytes: positive.default(1_048_576),
+    })
     .prefault({}),
   metrics: z
     .strictObject({
@@ -99,10 +104,14 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   events: z.strictObject({ target: z.string().min(1).nullable().default(null) }).prefault({}),
-  plugins: z.array(z.strictObject({ module: z.string().min(1), options: z.unknown().optional() })).default([]),
+  plugins: z
+    .array(z.strictObject({ module: z.string().min(1), options: z.unknown().optional() }))
+    .default([]),
   shutdown: z.strictObject({ drainMs: ms.default(10_000) }).prefault({}),
   log: z
-    .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
     .prefault({}),
 });
 

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import type { ErrorType } from '../protocol/status.js';
 import { VERSION } from '../version.js';
-import { CounterFamily, type CounterChild, HistogramFamily, type HistogramChild } from './families.js';
+import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily } from './families.js';
 
 export type RequestResult = 'success' | 'error' | 'drop';
 export type PushKind = 'direct' | 'broadcast' | 'group';
@@ -65,11 +65,10 @@ export class GatewayMetrics {
     'Connections closed at accept.',
     ['reason'],
   );
-  readonly events = new CounterFamily(
-    'gateway_events_total',
-    'Lifecycle events posted to events.target.',
-    ['event', 'result'],
-  );
+  readonly events = new CounterFamily('gateway_events_total', 'Lifecycle events posted to events.target.', [
+    'event',
+    'result',
+  ]);
   private readonly heartbeatTimeoutsFamily = new CounterFamily(
     'gateway_heartbeat_timeouts_total',
     'Sessions closed for sending nothing within heartbeat.timeoutMs.',

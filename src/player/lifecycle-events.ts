@@ -42,7 +42,13 @@ export class LifecycleEvents {
         this.metrics.events.child(event, ok ? 'ok' : 'error').inc();
         if (!ok) {
           this.log.warn(
-            { requestId, event, playerId, httpStatus: call.statusCode || undefined, err: call.error?.message },
+            {
+              requestId,
+              event,
+              playerId,
+              httpStatus: call.statusCode || undefined,
+              err: call.error?.message,
+            },
             'lifecycle event failed',
           );
         }

@@ -144,7 +144,8 @@ export class PlayerManager implements Engine {
     let delivered = 0;
     const members = this.groups.get(group);
     if (members !== undefined) {
-      for (const player of members) if (player.session !== null && this.deliver(player, cmd, body)) delivered++;
+      for (const player of members)
+        if (player.session !== null && this.deliver(player, cmd, body)) delivered++;
     }
     this.metrics.push.child('group', 'delivered').inc(delivered);
     return delivered;
@@ -164,7 +165,8 @@ export class PlayerManager implements Engine {
         this.groups.set(group, members);
       }
       members.add(player);
-      (player.groups ??= new Set()).add(group);
+      player.groups ??= new Set();
+      player.groups.add(group);
     }
     return members?.size ?? 0;
   }

@@ -64,7 +64,13 @@ export function encodeFrame(
 }
 
 /** Encodes only the header, so a large body can be written after it without a copy. */
-export function encodeHeader(type: FrameType, status: number, cmd: number, seq: number, bodyLength: number): Buffer {
+export function encodeHeader(
+  type: FrameType,
+  status: number,
+  cmd: number,
+  seq: number,
+  bodyLength: number,
+): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES);
   writeHeader(out, 0, type, status, cmd, seq, bodyLength);
   return out;

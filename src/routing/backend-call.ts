@@ -75,7 +75,7 @@ export class BackendCall implements Dispatcher.DispatchHandler {
   }
 
   private directive(name: string, value: string): void {
-    const d = (this.directives ??= {
+    this.directives ??= {
       status: null,
       bind: null,
       unbind: null,
@@ -83,7 +83,8 @@ export class BackendCall implements Dispatcher.DispatchHandler {
       leave: null,
       close: null,
       extra: null,
-    });
+    };
+    const d = this.directives;
     switch (name) {
       case 'x-gateway-status':
         d.status = value;

@@ -100,6 +100,7 @@ export class BackendClient {
     }
   }
 
+  /** Closes every pool; calls still running past the drain are abandoned, not awaited. */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     await Promise.all([...this.targets.values()].map((t) => t.close()));

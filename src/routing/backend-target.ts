@@ -43,6 +43,6 @@ export class BackendTarget {
   }
 
   close(): Promise<void> {
-    return this.pool.close();
+    return this.pool.destroy();
   }
 }

@@ -123,7 +123,15 @@ export class Forwarder {
       this.metrics.error(row.errorType!);
       if (this.debug || call.outcome !== CallOutcome.RESPONSE) {
         this.log.error(
-          { requestId, target, cmd, sessionId: session.id, status: row.name, httpStatus, err: call.error?.message },
+          {
+            requestId,
+            target,
+            cmd,
+            sessionId: session.id,
+            status: row.name,
+            httpStatus,
+            err: call.error?.message,
+          },
           'backend call failed',
         );
       }
@@ -165,7 +173,10 @@ export class Forwarder {
     };
     run().catch((err: Error) => {
       this.metrics.error('internal');
-      this.log.error({ requestId, sessionId: session.id, err: err.message }, 'applying backend directives failed');
+      this.log.error(
+        { requestId, sessionId: session.id, err: err.message },
+        'applying backend directives failed',
+      );
     });
   }
 

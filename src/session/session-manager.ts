@@ -103,7 +103,9 @@ export class SessionManager {
   /** Kicks sessions silent for heartbeat.timeoutMs, and unbound ones past auth.timeoutMs. */
   sweep(now: number): void {
     const idleBefore = now - this.config.heartbeat.timeoutMs;
-    const authBefore = this.config.auth.required ? now - this.config.auth.timeoutMs : Number.NEGATIVE_INFINITY;
+    const authBefore = this.config.auth.required
+      ? now - this.config.auth.timeoutMs
+      : Number.NEGATIVE_INFINITY;
     for (const session of this.sessions.values()) {
       if (session.closing) continue;
       if (session.lastFrameAt <= idleBefore) {

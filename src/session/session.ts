@@ -1,5 +1,5 @@
-import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { encodeFrame, encodeHeader, errorBody, FrameType, MAX_PING_BODY_BYTES } from '../protocol/frame.js';
+import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { Status, type StatusCode, statusLabel, statusRow } from '../protocol/status.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost } from './session-host.js';
@@ -78,7 +78,13 @@ export class Session implements Flushable {
     return this.decoder.idle;
   }
 
-  private readonly onFrame = (type: number, _status: number, cmd: number, seq: number, body: Buffer): void => {
+  private readonly onFrame = (
+    type: number,
+    _status: number,
+    cmd: number,
+    seq: number,
+    body: Buffer,
+  ): void => {
     if (this.closing) return;
     this.lastFrameAt = Date.now();
     switch (type) {
@@ -166,7 +172,15 @@ export class Session implements Flushable {
   /** Answers a request with an error status and the SPEC's JSON body. */
   sendError(cmd: number, seq: number, status: StatusCode, message?: string, httpStatus?: number): boolean {
     const row = statusRow(status);
-    return this.send(encodeFrame(FrameType.RESPONSE, status, cmd, seq, errorBody(row.name, message ?? row.message, httpStatus)));
+    return this.send(
+      encodeFrame(
+        FrameType.RESPONSE,
+        status,
+        cmd,
+        seq,
+        errorBody(row.name, message ?? row.message, httpStatus),
+      ),
+    );
   }
 
   private cork(): void {

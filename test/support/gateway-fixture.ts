@@ -30,7 +30,10 @@ export async function startGateway(
     listen: { tcp: '127.0.0.1:0', api: '127.0.0.1:0' },
     targets: backendUrl ? { game: { url: `${backendUrl}/rpc/{cmd}`, timeoutMs: 1_000 } } : {},
     routes: backendUrl ? [{ cmds: '1-999999', target: 'game' }] : [],
-    auth: { required: true, anonymousCmds: [1, 10, 11, 12, 900, 901, 902, 401, 403, 404, 418, 500, 502, 503] },
+    auth: {
+      required: true,
+      anonymousCmds: [1, 10, 11, 12, 900, 901, 902, 401, 403, 404, 418, 500, 502, 503],
+    },
   };
   const config = { ...base, ...overrides } as GatewayConfigInput;
   const logs = new LogCapture();

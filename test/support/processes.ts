@@ -25,11 +25,18 @@ export async function spawnScript<T>(
   return { child, info };
 }
 
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
 export interface TestBackend {
   url: string;
   port: number;
   stop(): Promise<void>;
-  requests(): Promise<Array<{ method: string; url: string; headers: Record<string, string>; body: string }>>;
+  requests(): Promise<SeenRequest[]>;
   clear(): Promise<void>;
 }
 
@@ -41,7 +48,7 @@ export async function startBackend(): Promise<TestBackend> {
     url,
     port: info.port,
     stop: () => stopChild(child),
-    requests: async () => (await fetch(`${url}/__requests`)).json(),
+    requests: async () => (await (await fetch(`${url}/__requests`)).json()) as SeenRequest[],
     clear: async () => {
       await fetch(`${url}/__requests`, { method: 'DELETE' });
     },

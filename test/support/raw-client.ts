@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { type Frame, FrameType, encodeFrame } from '../../src/protocol/frame.js';
+import { encodeFrame, type Frame, FrameType } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 
 /**

@@ -36,7 +36,12 @@ const server = createServer((req, res) => {
       res.end(JSON.stringify(seen));
       return;
     }
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: body.toString('latin1') });
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      headers: req.headers,
+      body: body.toString('latin1'),
+    });
     if (req.headers['x-gateway-kind'] === 'event') {
       res.end();
       return;

@@ -16,6 +16,7 @@ import type { SessionHost, SessionLimits } from './session/session-host.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp-transport.js';
+import { WsTransport } from './transport/ws-transport.js';
 
 export interface GatewayOptions {
   /** A validated config, or raw input (validated here, without env overrides). */
@@ -105,6 +106,13 @@ export class Gateway implements SessionHost {
     });
     if (config.listen.tcp !== null) {
       this.transports.push(new TcpTransport(address(config.listen.tcp), this.sessions.accept));
+    }
+    if (config.listen.ws !== null) {
+      this.transports.push(
+        new WsTransport(address(config.listen.ws), this.sessions.accept, {
+          maxFrameBytes: limits.maxFrameBytes,
+        }),
+      );
     }
   }
 

@@ -65,13 +65,42 @@ export class Session implements Flushable {
     return this.stateMap;
   }
 
-  /** Feeds bytes from the connection (a TCP chunk or one WebSocket message). */
-  readonly onData = (chunk: Buffer): void => {
+  /**
+   * Feeds bytes from the connection: a TCP chunk, or one WebSocket message (`isBinary`
+   * is given by the WebSocket acceptor only). A WebSocket message must hold exactly one
+   * binary frame (SPEC §3), so its checks live here, beside the decoder they extend.
+   */
+  readonly onData = (chunk: Buffer, isBinary?: boolean): void => {
     if (this.closing) return;
     this.host.metrics.bytesIn.value += chunk.length;
+    if (this.connection.transport === 'ws') {
+      this.onMessage(chunk, isBinary !== false);
+      return;
+    }
     const error = this.decoder.push(chunk);
     if (error !== null) this.kick(error);
   };
+
+  /**
+   * One WebSocket message: a text message is a PROTOCOL_ERROR; a message holding less or
+   * more than one whole frame is a BAD_FRAME, and nothing in it is forwarded. Length,
+   * type and flags errors of the frame itself are the decoder's, as on TCP.
+   */
+  private onMessage(message: Buffer, isBinary: boolean): void {
+    if (!isBinary) {
+      this.protocolError(Status.PROTOCOL_ERROR, 'text message: frames travel in binary messages');
+      return;
+    }
+    // Checked before decoding, so a valid first frame is not forwarded ahead of the kick.
+    if (message.length < 4 || message.length > 4 + message.readUInt32BE(0)) {
+      this.protocolError(Status.BAD_FRAME, 'a WebSocket message must hold exactly one frame');
+      return;
+    }
+    const error = this.decoder.push(message);
+    if (error !== null) this.kick(error);
+    else if (!this.decoder.idle)
+      this.protocolError(Status.BAD_FRAME, 'a WebSocket message holds part of a frame');
+  }
 
   /** True when no partial frame is buffered (a WebSocket message must hold exactly one frame). */
   get betweenFrames(): boolean {

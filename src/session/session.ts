@@ -13,7 +13,7 @@ const KICK_LINGER_MS = 2_000;
 
 /**
  * One client connection: decodes its frames, answers PINGs, hands requests to the host,
- * and owns its write path (coalesced per tick, bounded by limits.maxWriteBufferBytes).
+ * and owns its write path (coalesced per event-loop turn, bounded by limits.maxWriteBufferBytes).
  * State: connected → authed (bound to a player) → closed. It holds no timers: the
  * SessionManager's single sweep judges heartbeats and auth timeouts for all sessions.
  */

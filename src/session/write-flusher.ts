@@ -4,10 +4,11 @@ export interface Flushable {
 }
 
 /**
- * Coalesces writes per tick: the first write of a tick corks the connection and queues
- * it here; one nextTick callback flushes them all, so every connection makes one
- * syscall per tick however many frames it got, and a broadcast costs one callback, not
- * one per session.
+ * Coalesces writes per turn of the event loop: the first write corks the connection and
+ * queues it here; one setImmediate callback (after every I/O callback of this poll
+ * phase) flushes them all. So a connection makes one syscall however many responses for
+ * it arrived from backends in the same turn, and a broadcast costs one callback, not one
+ * per session. (A nextTick flush would write once per backend response.)
  */
 const pending: Flushable[] = [];
 let scheduled = false;
@@ -23,6 +24,6 @@ export function flushAtEndOfTick(item: Flushable): void {
   pending.push(item);
   if (!scheduled) {
     scheduled = true;
-    process.nextTick(flush);
+    setImmediate(flush);
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * End-to-end forward benchmark (npm run bench:forward). Side by side in one run:
+ *   1. a bare undici Pool posting to the bench backend (the baseline CPU per request);
+ *   2. the gateway (its CLI, in its own process) forwarding the same requests from a
+ *      load client holding many pipelined TCP connections, metrics scraped every second;
+ *   3. the same with metrics.enabled: false.
+ * The gateway's CPU comes from its own kernel accounting (/proc/<pid>/stat). Ratios are
+ * what to compare across runs: the machine is shared and absolute numbers drift.
+ *
+ * Each is run ROUNDS times, interleaved, and the median is reported, so a burst of
+ * noise from another process skews one sample, not the result.
+ *
+ * env: REQUESTS (default 60000), CONNECTIONS (50), WINDOW (8), POOL (32), ROUNDS (3)
+ */
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cpuSeconds, nextJson, start, stop } from './lib.js';
+
+const REQUESTS = Number(process.env.REQUESTS ?? 60_000);
+const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
+const WINDOW = Number(process.env.WINDOW ?? 8);
+const POOL = Number(process.env.POOL ?? 32);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+
+interface LoadResult {
+  requests: number;
+  seconds: number;
+  errors: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const json = (line: string) => {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
+};
+
+async function runLoad(port: number, total: number): Promise<LoadResult> {
+  const { child, lines, value } = await start<LoadResult>(
+    ['bench/load-client.ts', String(port), String(total), String(CONNECTIONS), String(WINDOW)],
+    json,
+  );
+  void lines;
+  await new Promise((r) => child.once('exit', r));
+  return value;
+}
+
+async function gatewayRun(backendPort: number, metricsEnabled: boolean, scrape: boolean) {
+  const config = join(tmpdir(), `bench-gw-${process.pid}-${metricsEnabled}.yaml`);
+  writeFileSync(
+    config,
+    `node: { id: bench }
+listen: { tcp: "127.0.0.1:0", api: "127.0.0.1:0" }
+targets: { game: { url: "http://127.0.0.1:${backendPort}/rpc/{cmd}", connections: ${POOL}, timeoutMs: 10000 } }
+routes: [{ cmds: "1-999999", target: game }]
+auth: { required: false }
+limits: { requestsPerSecond: 0, maxInFlightPerSession: ${WINDOW * 2} }
+metrics: { enabled: ${metricsEnabled} }
+log: { level: warn }
+`,
+  );
+  const { child, value: listening } = await start<{ tcp: string; api: string }>(
+    ['src/cli.ts', '--config', config],
+    (line) => {
+      const entry = json(line);
+      return entry?.msg === 'gateway listening' ? entry : null;
+    },
+    { GATEWAY_LOG_LEVEL: 'info' },
+  );
+  const port = Number(listening.tcp.split(':').pop());
+  await runLoad(port, Math.ceil(REQUESTS / 10)); // warm-up: JIT, pools, connections
+  let scrapes = 0;
+  const scraper = scrape
+    ? setInterval(() => {
+        fetch(`http://${listening.api}/metrics`)
+          .then((r) => r.text())
+          .then(
+            () => scrapes++,
+            () => {},
+          );
+      }, 1_000)
+    : null;
+  const cpu0 = cpuSeconds(child.pid!);
+  const load = await runLoad(port, REQUESTS);
+  const cpu = cpuSeconds(child.pid!) - cpu0;
+  if (scraper) clearInterval(scraper);
+  await stop(child);
+  return {
+    ...load,
+    rps: load.requests / load.seconds,
+    cpuMicrosPerRequest: (cpu * 1e6) / load.requests,
+    scrapes,
+  };
+}
+
+const { child: backend, value: backendInfo } = await start<{ port: number }>(
+  ['bench/backend-server.ts'],
+  json,
+);
+const url = `http://127.0.0.1:${backendInfo.port}`;
+
+console.log(
+  `forward bench: ${REQUESTS} requests, ${CONNECTIONS} connections × ${WINDOW} pipelined, backend pool ${POOL}, median of ${ROUNDS} interleaved rounds`,
+);
+
+type GatewayResult = Awaited<ReturnType<typeof gatewayRun>>;
+const undiciRuns: Array<{ rps: number; cpu: number }> = [];
+const metricsRuns: GatewayResult[] = [];
+const bareRuns: GatewayResult[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const base = await start<{ requests: number; seconds: number; cpuMicros: number }>(
+    ['bench/undici-client.ts', url, String(REQUESTS), String(CONNECTIONS * WINDOW), String(POOL)],
+    json,
+  );
+  undiciRuns.push({
+    rps: base.value.requests / base.value.seconds,
+    cpu: base.value.cpuMicros / base.value.requests,
+  });
+  metricsRuns.push(await gatewayRun(backendInfo.port, true, true));
+  bareRuns.push(await gatewayRun(backendInfo.port, false, false));
+}
+await stop(backend);
+
+const median = <T>(runs: T[], key: (r: T) => number): number => {
+  const sorted = runs.map(key).sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+const summary = (runs: GatewayResult[]) => ({
+  rps: median(runs, (r) => r.rps),
+  p50ms: median(runs, (r) => r.p50ms),
+  p99ms: median(runs, (r) => r.p99ms),
+  cpuMicrosPerRequest: median(runs, (r) => r.cpuMicrosPerRequest),
+  errors: runs.reduce((n, r) => n + r.errors, 0),
+  scrapes: runs.reduce((n, r) => n + r.scrapes, 0),
+});
+const withMetrics = summary(metricsRuns);
+const noMetrics = summary(bareRuns);
+const undiciCpu = median(undiciRuns, (r) => r.cpu);
+const undiciRps = median(undiciRuns, (r) => r.rps);
+
+const row = (name: string, r: typeof withMetrics): string =>
+  `${name.padEnd(34)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  gateway CPU ${r.cpuMicrosPerRequest.toFixed(1)} µs/req  errors ${r.errors}`;
+console.log(
+  `${'bare undici client'.padEnd(34)} ${undiciRps.toFixed(0).padStart(8)} req/s  client CPU ${undiciCpu.toFixed(1)} µs/req`,
+);
+console.log(row('gateway, metrics scraped every 1 s', withMetrics));
+console.log(row('gateway, metrics disabled', noMetrics));
+console.log(
+  `CPU per request, gateway ÷ bare undici: ${(withMetrics.cpuMicrosPerRequest / undiciCpu).toFixed(2)}× (target ≤ 1.3×)`,
+);
+console.log(
+  `throughput, metrics scraped ÷ disabled: ${(withMetrics.rps / noMetrics.rps).toFixed(3)}× (target ≥ 0.95×; ${withMetrics.scrapes} scrapes)`,
+);
+process.exit(0);

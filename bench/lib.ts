@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+/** Starts `node --import tsx <args>` and resolves with the first stdout line that `pick` accepts. */
+export async function start<T>(
+  args: string[],
+  pick: (line: string) => T | null,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; value: T; lines: AsyncIterableIterator<string> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  const rl = createInterface({ input: child.stdout! });
+  const lines = rl[Symbol.asyncIterator]();
+  for await (const line of { [Symbol.asyncIterator]: () => lines }) {
+    const value = pick(line);
+    if (value !== null) return { child, value, lines };
+  }
+  throw new Error(`${args.join(' ')} ended before reporting`);
+}
+
+/** Reads the next JSON line from a child's stdout. */
+export async function nextJson<T>(lines: AsyncIterableIterator<string>): Promise<T> {
+  for (;;) {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('child ended');
+    try {
+      return JSON.parse(value) as T;
+    } catch {
+      // not JSON: a log line; skip
+    }
+  }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (its own kernel accounting). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat; we cut the first two.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+  });
+}
+
+export function percentile(sorted: Float64Array | number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}

@@ -1,6 +1,6 @@
 /**
- * The baseline: a bare undici Pool posting the same requests to the same backend with
- * the same concurrency. Prints its own CPU per request (process.cpuUsage, after a warm-up).
+ * The baseline: a bare undici Pool posting the same requests (same path, body and the
+ * same SPEC §4 headers the gateway sends) to the same backend with the same concurrency. Prints its own CPU per request (process.cpuUsage, after a warm-up).
  * usage: undici-client.ts URL TOTAL CONCURRENCY CONNECTIONS
  */
 import { Pool } from 'undici';

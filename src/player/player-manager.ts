@@ -118,7 +118,9 @@ export class PlayerManager implements Engine {
   private pushOne(playerId: string, cmd: number, body: Buffer, offline: boolean, now: number): PushResult {
     const player = this.players.get(playerId);
     if (player === undefined) return 'dropped';
-    if (player.session !== null) {
+    // A closing session (kicked, its connection not yet gone) can take nothing more: the
+    // player is as good as offline, so the message is cached for the next login, not lost.
+    if (player.session !== null && !player.session.closing) {
       const seq = ++player.pushSeq;
       // A session that is kicked for a slow consumer while we write drops the message.
       return player.session.send(encodeFrame(FrameType.PUSH, 0, cmd, seq, body)) ? 'delivered' : 'dropped';

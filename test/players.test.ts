@@ -1,5 +1,7 @@
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FrameType } from '../src/protocol/frame.js';
+import { encodeFrame, FrameType } from '../src/protocol/frame.js';
+import { FrameDecoder } from '../src/protocol/frame-decoder.js';
 import { Status } from '../src/protocol/status.js';
 import {
   api,
@@ -334,5 +336,56 @@ describe('binding, replay and push sequences', () => {
     // Sessions: only b is left, authed.
     await waitFor(() => gw.gateway.sessions.get(a.hello.sessionId) === undefined);
     b.close();
+  });
+});
+
+describe('a kicked session that lingers', () => {
+  let gw: Running;
+  beforeAll(async () => {
+    gw = await startGateway(backend.url, {}, 'silent');
+  });
+  afterAll(() => gw.gateway.stop());
+
+  /** A client that never closes its side: the gateway's KICK leaves the socket half-open until it gives up. */
+  async function lingeringLogin(player: string): Promise<{ socket: Socket; kicked: Promise<void> }> {
+    const socket = connect({ host: '127.0.0.1', port: gw.tcpPort, allowHalfOpen: true });
+    socket.on('error', () => {});
+    let onKick: () => void = () => {};
+    const kicked = new Promise<void>((r) => {
+      onKick = r;
+    });
+    let loggedIn: () => void = () => {};
+    const login = new Promise<void>((r) => {
+      loggedIn = r;
+    });
+    const decoder = new FrameDecoder(1 << 20, (type) => {
+      if (type === FrameType.HELLO)
+        socket.write(encodeFrame(FrameType.REQUEST, 0, 1, 1, Buffer.from(player)));
+      if (type === FrameType.RESPONSE) loggedIn();
+      if (type === FrameType.KICK) onKick();
+    });
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+    await login;
+    return { socket, kicked };
+  }
+
+  it('a push accepted after the kick is cached for the player, not lost', async () => {
+    const p = fresh('lingering');
+    const { socket, kicked } = await lingeringLogin(p);
+    expect((await api(gw, 'POST', '/v1/kick', { players: [p] })).body).toEqual({ kicked: 1 });
+    await kicked;
+    // The gateway has sent KICK and closed its side; the client has not closed its own,
+    // so the session is still the player's until the gateway gives up on it.
+    expect(await push(gw, p, 'after the kick')).toBe('cached');
+    expect(await push(gw, p, 'and another', 6)).toBe('cached');
+    socket.destroy();
+    await waitOffline(gw, p);
+    const c = await loginAs(gw, p);
+    const frames = await collect(c, 2);
+    expect(frames.map((f) => [f.seq, f.body.toString()])).toEqual([
+      [1, 'after the kick'],
+      [2, 'and another'],
+    ]);
+    c.close();
   });
 });

@@ -64,12 +64,16 @@ abstract class Family<C> {
 
   /** The child for these label values, created once; callers on hot paths keep the result. */
   child(...values: string[]): C {
-    const key = values.length === 1 ? values[0] : values.join('\u0000');
+    let key = values.length === 1 ? values[0] : values.join('\u0000');
     let c = this.children.get(key);
     if (c === undefined) {
       if (this.children.size >= this.maxChildren) {
-        const overflow = values.map(() => 'overflow');
-        return this.child(...overflow);
+        // The shared overflow child is the one child created beyond the cap.
+        const overflowKey = this.labelNames.map(() => 'overflow').join('\u0000');
+        c = this.children.get(overflowKey);
+        if (c !== undefined) return c;
+        values = this.labelNames.map(() => 'overflow');
+        key = overflowKey;
       }
       const labels: Record<string, string> = {};
       this.labelNames.forEach((n, i) => {

@@ -235,6 +235,8 @@ export class Session implements Flushable {
     this.closing = true;
     this.decoder.fail(status);
     this.host.metrics.kicks.child(statusLabel(status)).inc();
+    // A frame that cannot be decoded (BAD_FRAME, FRAME_TOO_LARGE, PROTOCOL_ERROR) is an error too.
+    if (row.errorType === 'decode_failed') this.host.metrics.error('decode_failed');
     this.connection.write(frame);
     this.host.metrics.bytesOut.value += frame.length;
     this.connection.end();

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { LifecycleEvents } from './player/lifecycle-events.js';
 import { PlayerManager } from './player/player-manager.js';
+import { PluginHost } from './plugins/plugin-host.js';
 import { Status, type StatusCode } from './protocol/status.js';
 import { BackendClient } from './routing/backend-client.js';
 import { Forwarder } from './routing/forwarder.js';
@@ -45,6 +46,7 @@ export class Gateway implements SessionHost {
   readonly engine: Engine;
   readonly backends: BackendClient;
   readonly forwarder: Forwarder;
+  readonly plugins: PluginHost;
   readonly limits: SessionLimits;
   readonly baseDir: string;
   addresses: BoundAddresses | null = null;
@@ -85,9 +87,10 @@ export class Gateway implements SessionHost {
       eventsTarget === null
         ? null
         : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
-    this.engine = new PlayerManager(config, this.sessions, this.metrics, (event, playerId, session) =>
-      this.events?.send(event, playerId, session),
-    );
+    this.engine = new PlayerManager(config, this.sessions, this.metrics, (event, playerId, session) => {
+      this.events?.send(event, playerId, session);
+      if (event === 'online') this.plugins.bound(session, playerId);
+    });
     this.forwarder = new Forwarder(
       config,
       new RouteTable(config.routes),
@@ -96,6 +99,13 @@ export class Gateway implements SessionHost {
       this.metrics,
       this.log,
     );
+    this.plugins = new PluginHost({
+      config,
+      engine: this.engine,
+      metrics: this.metrics,
+      log: this.log,
+      targets: this.backends.targets,
+    });
     this.api = new ApiServer(address(config.listen.api), {
       config,
       engine: this.engine,
@@ -128,6 +138,14 @@ export class Gateway implements SessionHost {
 
   async start(): Promise<BoundAddresses> {
     await this.engine.start();
+    // Every plugin is set up before anything listens; one that fails stops the start.
+    try {
+      await this.plugins.start(this.baseDir);
+    } catch (err) {
+      await this.engine.stop();
+      throw err;
+    }
+    this.forwarder.plugins = this.plugins.pipeline(this.forwarder);
     const bound: BoundAddresses = { tcp: null, ws: null, api: '', metrics: null };
     try {
       for (const t of this.transports) bound[t.name] = format(await t.listen());
@@ -136,6 +154,7 @@ export class Gateway implements SessionHost {
         bound.metrics = await this.listenMetrics(address(this.config.listen.metrics));
     } catch (err) {
       await this.closeListeners();
+      await this.plugins.close();
       throw err;
     }
     this.sessions.startSweeping();
@@ -160,6 +179,7 @@ export class Gateway implements SessionHost {
     await this.sessions.kickAll(Status.SERVER_SHUTDOWN, 1_000);
     this.sessions.stop();
     await this.closeListeners();
+    await this.plugins.close();
     await this.engine.stop();
     await this.backends.close();
     this.state = 'stopped';
@@ -217,6 +237,7 @@ export class Gateway implements SessionHost {
   onKicked(_session: Session, _status: StatusCode): void {}
 
   onClosed(session: Session): void {
+    this.plugins.sessionClosed(session);
     this.sessions.remove(session);
     if (session.playerId !== null) {
       this.engine

@@ -1,12 +1,30 @@
 /** The public API of the game-gateway package. */
 
 export type { Engine, PlayerInfo, PushResult } from './cluster/engine.js';
+export type { CmdSpec } from './config/cmd-set.js';
 export { buildConfig, ConfigError, ENV_OVERRIDES, loadConfigFile } from './config/load.js';
 export type { GatewayConfig, GatewayConfigInput, TargetConfig } from './config/schema.js';
 export { type BoundAddresses, Gateway, type GatewayOptions } from './gateway.js';
+export { HOOK_NAMES, type HookName, type Hooks } from './plugins/hooks.js';
+export {
+  type BindContext,
+  type Body,
+  definePlugin,
+  type LocalHandler,
+  type LocalReply,
+  type Plugin,
+  type PluginApi,
+  type PluginMetrics,
+  type PluginSession,
+  type RequestContext,
+  type ResponseContext,
+  type SessionCloseContext,
+} from './plugins/plugin.js';
+export { PluginError } from './plugins/plugin-error.js';
 export { encodeFrame, type Frame, FrameType, HEADER_BYTES } from './protocol/frame.js';
 export { FrameDecoder } from './protocol/frame-decoder.js';
 export { Status, type StatusCode, type StatusName, statusRow } from './protocol/status.js';
+export type { Directives } from './routing/backend-call.js';
 export type { Connection, Transport } from './transport/connection.js';
 
 import { Gateway, type GatewayOptions } from './gateway.js';

@@ -3,21 +3,27 @@ import type { Engine } from '../cluster/engine.js';
 import { CmdSet } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics, RequestCell, RequestResult } from '../metrics/metrics.js';
+import type { PluginPipeline, PluginRequest } from '../plugins/plugin-pipeline.js';
 import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
 import { type BackendCall, CallOutcome, type Directives } from './backend-call.js';
 import type { BackendClient } from './backend-client.js';
+import type { BackendTarget } from './backend-target.js';
 import type { RouteTable } from './route-table.js';
 
 /**
  * The request path of SPEC §4, stage by stage (docs/lifecycle.md draws it):
  * in-flight limit → rate limit → auth gate → route → forward → response → directives.
- * A refusal before "forward" never touches a backend and is counted as `drop`.
+ * A refusal before "forward" never touches a backend and is counted as `drop`. When a
+ * plugin intercepts a request, the PluginPipeline runs its stages between the auth gate
+ * and "forward" (and before the RESPONSE is written), and calls back forward/finish/settled.
  */
 export class Forwarder {
   /** Requests received and not yet answered, all sessions. */
   inFlight = 0;
+  /** Set by the gateway at start when a plugin registered a hook or a handler; null keeps the plain path. */
+  plugins: PluginPipeline | null = null;
   private readonly anonymous: CmdSet;
   private readonly idPrefix: string;
   private nextRequestId = 0;
@@ -42,7 +48,8 @@ export class Forwarder {
     const now = Date.now();
     const notify = type === FrameType.NOTIFY;
     const targetName = this.routes.lookup(cmd);
-    const label = targetName ?? '';
+    const plugins = this.plugins?.intercepts(cmd) ? this.plugins : null;
+    const label = plugins === null ? (targetName ?? '') : plugins.label(cmd, targetName);
     const cell = this.metrics.requestCell(cmd, label);
     const playerLabel = this.playerLabel(session, now);
 
@@ -51,7 +58,7 @@ export class Forwarder {
     else if (!session.takeToken(now)) refusal = Status.RATE_LIMITED;
     else if (this.config.auth.required && session.playerId === null && !this.anonymous.has(cmd)) {
       refusal = Status.NOT_AUTHENTICATED;
-    } else if (targetName === null) refusal = Status.ROUTE_NOT_FOUND;
+    } else if (targetName === null && plugins === null) refusal = Status.ROUTE_NOT_FOUND;
     if (refusal !== null) {
       this.metrics.error(statusRow(refusal).errorType!);
       if (!notify) session.sendError(cmd, seq, refusal);
@@ -59,11 +66,32 @@ export class Forwarder {
       return;
     }
 
-    const target = this.backends.targets.get(targetName!)!;
     const requestId = this.idPrefix + (this.nextRequestId++).toString(36);
     session.inFlight++;
     this.inFlight++;
     this.engine.touch(session, now);
+    if (plugins !== null) {
+      plugins.run(session, notify, cmd, seq, body, targetName, requestId, playerLabel, startedAt);
+      return;
+    }
+    const target = this.backends.targets.get(targetName!)!;
+    this.forward(target, session, cmd, seq, notify, body, cell, playerLabel, requestId, startedAt, null);
+  }
+
+  /** POSTs an admitted request to `target`. `req` is the plugin path's request, null on the plain path. */
+  forward(
+    target: BackendTarget,
+    session: Session,
+    cmd: number,
+    seq: number,
+    notify: boolean,
+    body: Buffer,
+    cell: RequestCell,
+    playerLabel: string,
+    requestId: string,
+    startedAt: number,
+    req: PluginRequest | null,
+  ): void {
     this.backends.call(
       target,
       {
@@ -76,7 +104,7 @@ export class Forwarder {
         requestId,
       },
       body,
-      (call) => this.answer(call, session, cmd, seq, notify, cell, playerLabel, requestId, startedAt),
+      (call) => this.answer(call, session, cmd, seq, notify, cell, playerLabel, requestId, startedAt, req),
     );
   }
 
@@ -90,9 +118,8 @@ export class Forwarder {
     playerLabel: string,
     requestId: string,
     startedAt: number,
+    req: PluginRequest | null,
   ): void {
-    session.inFlight--;
-    this.inFlight--;
     const target = call.target.name;
     this.metrics.backendDuration.child(target).observe((call.finishedAt - call.startedAt) / 1000);
 
@@ -139,6 +166,44 @@ export class Forwarder {
       this.log.debug({ requestId, target, cmd, sessionId: session.id, status }, 'forwarded');
     }
 
+    if (req !== null && this.plugins?.hasResponseHooks) {
+      this.plugins.responded(req, call, status, httpStatus, failed);
+      return;
+    }
+    this.finish(
+      call,
+      session,
+      cmd,
+      seq,
+      notify,
+      cell,
+      playerLabel,
+      requestId,
+      startedAt,
+      status,
+      httpStatus,
+      failed,
+    );
+  }
+
+  /** Writes a forwarded request's RESPONSE, counts it, then applies the backend's directives. */
+  finish(
+    call: BackendCall,
+    session: Session,
+    cmd: number,
+    seq: number,
+    notify: boolean,
+    cell: RequestCell,
+    playerLabel: string,
+    requestId: string,
+    startedAt: number,
+    status: number,
+    httpStatus: number | undefined,
+    failed: boolean,
+  ): void {
+    session.inFlight--;
+    this.inFlight--;
+    const target = call.target.name;
     let result: RequestResult = failed ? 'error' : 'success';
     if (!notify) {
       const sent = failed
@@ -157,6 +222,20 @@ export class Forwarder {
     }
     this.count(cell, cmd, playerLabel, target, result, startedAt);
     if (!failed && call.directives !== null) this.apply(call.directives, session, requestId);
+  }
+
+  /** Ends a request the plugin path answered itself (its frame already queued): in flight and metrics. */
+  settled(
+    session: Session,
+    cmd: number,
+    playerLabel: string,
+    label: string,
+    result: RequestResult,
+    startedAt: number,
+  ): void {
+    session.inFlight--;
+    this.inFlight--;
+    this.count(this.metrics.requestCell(cmd, label), cmd, playerLabel, label, result, startedAt);
   }
 
   /** Applies a 2xx response's directives, after its RESPONSE was queued (SPEC §4). */

@@ -1,0 +1,3 @@
+import { makeTracer } from './tracer.js';
+
+export default makeTracer('second');

@@ -5,7 +5,9 @@ import type { Plugin } from './plugin.js';
 import { PluginError } from './plugin-error.js';
 
 /** Plugins shipped with the gateway, loadable by name (`module: map-ownership`). */
-const BUNDLED: Record<string, () => Promise<unknown>> = {};
+const BUNDLED: Record<string, () => Promise<unknown>> = {
+  'map-ownership': () => import('./bundled/map-ownership.js'),
+};
 
 export const BUNDLED_PLUGINS: readonly string[] = Object.keys(BUNDLED);
 

@@ -78,7 +78,7 @@ export class PlayerManager implements Engine {
     if (player.queue !== null && player.queue.length > 0) {
       for (const m of player.queue.drain(now)) {
         this.queued--;
-        session.send(encodeFrame(FrameType.PUSH, 0, m.cmd, m.seq, m.body));
+        session.sendReplay(encodeFrame(FrameType.PUSH, 0, m.cmd, m.seq, m.body));
       }
     }
     this.lifecycle('online', playerId, session);

@@ -183,6 +183,21 @@ export class Session implements Flushable {
     return true;
   }
 
+  /**
+   * Queues a frame without the limits.maxWriteBufferBytes check. Only for the offline
+   * replay at bind: it moves bytes the gateway already holds from the player's queue to
+   * the socket (bounded by players.offline.maxBytes and maxMessages), so it cannot grow
+   * memory, and a session that has had no chance to read yet is not a slow consumer.
+   * Later writes are checked against everything still unsent, the replay included.
+   */
+  sendReplay(frame: Buffer): boolean {
+    if (this.closing) return false;
+    this.cork();
+    this.connection.write(frame);
+    this.host.metrics.bytesOut.value += frame.length;
+    return true;
+  }
+
   /** Queues a frame whose header and body are separate buffers (no copy of a large body). */
   sendParts(type: FrameType, status: number, cmd: number, seq: number, body: Buffer): boolean {
     if (body.length < 1024) return this.send(encodeFrame(type, status, cmd, seq, body));

@@ -112,6 +112,36 @@ describe('offline queue bounds (players.offline.maxMessages / maxBytes)', () => 
   });
 });
 
+describe('replaying a full queue with the default bounds', () => {
+  let gw: Running;
+  beforeAll(async () => {
+    gw = await startGateway(backend.url, {}, 'silent');
+  });
+  afterAll(() => gw.gateway.stop());
+
+  it('a queue full to players.offline.maxBytes (1 MiB) replays whole, without a SLOW_CONSUMER kick', async () => {
+    const p = fresh('full-queue');
+    await knownOffline(gw, p);
+    // 200 × 5 242 B = 1 048 400 B of bodies: within both default bounds; with frame
+    // headers the replay is over limits.maxWriteBufferBytes (1 MiB) by a little.
+    const body = Buffer.alloc(5_242, 0x5a);
+    for (let i = 0; i < 200; i++) expect(await push(gw, p, body)).toBe('cached');
+    expect(await info(gw, p)).toMatchObject({ offlineQueued: 200, pushSeq: 200 });
+    const c = await RawClient.connect(gw.tcpPort);
+    sendLogin(c, p);
+    const frames = await collect(c, 201);
+    expect(frames[0]).toMatchObject({ type: FrameType.RESPONSE, status: 0 });
+    expect(frames.slice(1).map((f) => f.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(frames.slice(1).every((f) => f.type === FrameType.PUSH && f.body.length === body.length)).toBe(
+      true,
+    );
+    expect(await push(gw, p, 'next')).toBe('delivered');
+    expect((await c.nextOfType(FrameType.PUSH)).seq).toBe(201);
+    expect(c.closed).toBe(false);
+    c.close();
+  });
+});
+
 describe('offline queue expiry (players.offline.ttlMs)', () => {
   let gw: Running;
   beforeAll(async () => {

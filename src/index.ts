@@ -12,6 +12,7 @@ export {
   definePlugin,
   type LocalHandler,
   type LocalReply,
+  type MaybeReply,
   type Plugin,
   type PluginApi,
   type PluginMetrics,

@@ -458,6 +458,17 @@ describe('loading and setup', () => {
     const none = await startGateway(backend.url, {}, 'silent');
     expect(none.gateway.forwarder.plugins).toBeNull();
     await none.gateway.stop();
+    // Lifecycle hooks only: still the plain path, and the hooks still run.
+    const lifecycle = await startGateway(
+      backend.url,
+      { plugins: [{ module: fixture('lifecycle-only') }] },
+      'silent',
+    );
+    expect(lifecycle.gateway.forwarder.plugins).toBeNull();
+    const c = await connectAs(lifecycle, 'plain');
+    expect((await c.nextOfType(FrameType.PUSH)).body.toString()).toBe('bound plain');
+    c.close();
+    await lifecycle.gateway.stop();
   });
 });
 

@@ -201,6 +201,10 @@ describe('retention (players.retainMs)', () => {
     await waitOffline(gw, p);
     expect(await push(gw, p, 'cached one')).toBe('cached');
     expect(await info(gw, p)).toMatchObject({ online: false, offlineQueued: 1, pushSeq: 2 });
+    const room = `${p}-room`;
+    expect((await api(gw, 'PUT', `/v1/groups/${room}/members`, { players: [p] })).body).toEqual({
+      members: 1,
+    });
     const forgottenBefore = gw.gateway.metrics.offlineDropped.total({ reason: 'forgotten' });
 
     // The sweep runs once a second; the player must be gone soon after retainMs.
@@ -213,6 +217,10 @@ describe('retention (players.retainMs)', () => {
       offlineMessages: 0,
     });
 
+    // Forgetting a player takes it out of its groups.
+    expect((await api(gw, 'DELETE', `/v1/groups/${room}/members`, { players: ['nobody'] })).body).toEqual({
+      members: 0,
+    });
     // Unknown again: pushes are dropped, and a new login starts a new sequence with nothing queued.
     expect(await push(gw, p, 'into the void')).toBe('dropped');
     const again = await loginAs(gw, p);

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
+import { PluginError } from './plugins/plugin-error.js';
 import { VERSION } from './version.js';
 
 const USAGE = `game-gateway ${VERSION}
@@ -71,7 +72,11 @@ function redact(config: object): object {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    if (err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof ConfigError ||
+      err instanceof PluginError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`game-gateway: ${err.message}\n`);
       process.exit(2);
     }

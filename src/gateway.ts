@@ -155,6 +155,7 @@ export class Gateway implements SessionHost {
     } catch (err) {
       await this.closeListeners();
       await this.plugins.close();
+      await this.engine.stop();
       throw err;
     }
     this.sessions.startSweeping();

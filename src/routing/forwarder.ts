@@ -148,8 +148,11 @@ export class Forwarder {
     if (failed) {
       const row = statusRow(status as StatusCode);
       this.metrics.error(row.errorType!);
-      if (this.debug || call.outcome !== CallOutcome.RESPONSE) {
-        this.log.error(
+      // Timeouts, unreachable backends and 5xx are the operator's problem: error level.
+      // A 4xx is the application saying no (a wrong password): debug only.
+      const serious = call.outcome !== CallOutcome.RESPONSE || (httpStatus ?? 0) >= 500;
+      if (serious || this.debug) {
+        this.log[serious ? 'error' : 'debug'](
           {
             requestId,
             target,

@@ -14,7 +14,7 @@ export interface SessionLimits {
 export interface SessionHost {
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
-  /** A REQUEST or NOTIFY frame arrived; `body` is only valid until the handler returns unless kept. */
+  /** A REQUEST or NOTIFY frame arrived. `body` is a view into the read it came in; it stays valid. */
   onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void;
   /** The session sent KICK `status` and is closing. */
   onKicked(session: Session, status: StatusCode): void;

@@ -1,0 +1,102 @@
+import { parseArgs } from 'node:util';
+import { LOAD_DEFAULTS, type LoadOptions, parseMix } from './run.js';
+
+export const USAGE = `game-gateway-load: open N sessions with the client SDK, log them in, send a request
+mix for a while, print a progress line each second and a summary.
+
+usage: game-gateway-load --url URL [options]
+
+  -u, --url URL             tcp://host:port or ws://host:port/path (required)
+  -n, --sessions N          sessions to open (default ${LOAD_DEFAULTS.sessions})
+  -d, --duration S          seconds of load once every session is up (default ${LOAD_DEFAULTS.durationMs / 1000})
+  -r, --rate R              requests per second over all sessions; 0 = as fast as
+                            --concurrency allows (default 0)
+  -c, --concurrency C       requests in flight per session (default ${LOAD_DEFAULTS.concurrency})
+      --login-cmd CMD       cmd that logs a session in, body = player id (default ${LOAD_DEFAULTS.loginCmd});
+                            0 = no login
+      --player-prefix P     session i logs in as P<i> (default "${LOAD_DEFAULTS.playerPrefix}")
+  -m, --mix LIST            cmd:weight,… e.g. 10:80,11:20 (default 10)
+      --body TEXT           request body (default empty)
+      --body-bytes N        a request body of N bytes instead
+      --connect-parallel K  connects at once (default ${LOAD_DEFAULTS.connectParallel})
+      --timeout MS          per-request timeout (default ${LOAD_DEFAULTS.requestTimeoutMs})
+      --drain MS            time for requests in flight at the end (default ${LOAD_DEFAULTS.drainMs})
+      --json                print the summary as JSON on stdout
+  -q, --quiet               no progress lines
+  -h, --help
+
+Progress goes to stderr, the summary to stdout. Exit status: 0 when the run completed,
+1 when no session could be opened, 2 on bad arguments.
+`;
+
+export function parseOptions(
+  argv: string[],
+): { options: LoadOptions; json: boolean; quiet: boolean } | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      url: { type: 'string', short: 'u' },
+      sessions: { type: 'string', short: 'n' },
+      duration: { type: 'string', short: 'd' },
+      rate: { type: 'string', short: 'r' },
+      concurrency: { type: 'string', short: 'c' },
+      'login-cmd': { type: 'string' },
+      'player-prefix': { type: 'string' },
+      mix: { type: 'string', short: 'm' },
+      body: { type: 'string' },
+      'body-bytes': { type: 'string' },
+      'connect-parallel': { type: 'string' },
+      timeout: { type: 'string' },
+      drain: { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return 'help';
+  if (values.url === undefined) throw new Error('--url is required');
+  const url = new URL(values.url);
+  if (!['tcp:', 'ws:', 'wss:'].includes(url.protocol))
+    throw new Error(`--url must be tcp://, ws:// or wss://`);
+  const loginCmd = int(values['login-cmd'], '--login-cmd', LOAD_DEFAULTS.loginCmd ?? 0, 0);
+  let body = LOAD_DEFAULTS.body;
+  if (values['body-bytes'] !== undefined)
+    body = new Uint8Array(int(values['body-bytes'], '--body-bytes', 0, 0)).fill(0x61);
+  else if (values.body !== undefined) body = new TextEncoder().encode(values.body);
+  return {
+    options: {
+      url: values.url,
+      sessions: int(values.sessions, '--sessions', LOAD_DEFAULTS.sessions, 1),
+      durationMs: num(values.duration, '--duration', LOAD_DEFAULTS.durationMs / 1000) * 1000,
+      rate: num(values.rate, '--rate', LOAD_DEFAULTS.rate),
+      concurrency: int(values.concurrency, '--concurrency', LOAD_DEFAULTS.concurrency, 1),
+      loginCmd: loginCmd === 0 ? null : loginCmd,
+      playerPrefix: values['player-prefix'] ?? LOAD_DEFAULTS.playerPrefix,
+      mix: values.mix === undefined ? LOAD_DEFAULTS.mix : parseMix(values.mix),
+      body,
+      connectParallel: int(
+        values['connect-parallel'],
+        '--connect-parallel',
+        LOAD_DEFAULTS.connectParallel,
+        1,
+      ),
+      requestTimeoutMs: int(values.timeout, '--timeout', LOAD_DEFAULTS.requestTimeoutMs, 1),
+      drainMs: int(values.drain, '--drain', LOAD_DEFAULTS.drainMs, 0),
+    },
+    json: values.json === true,
+    quiet: values.quiet === true,
+  };
+}
+
+function num(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} must be a number ≥ 0, got "${text}"`);
+  return n;
+}
+
+function int(text: string | undefined, flag: string, fallback: number, min: number): number {
+  const n = num(text, flag, fallback);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer ≥ ${min}, got "${text}"`);
+  return n;
+}

@@ -696,11 +696,16 @@ describe('logs of forwarded requests', () => {
 
     expect((await c.request(900, '800')).status).toBe(Status.BACKEND_TIMEOUT);
     expect((await c.request(902)).status).toBe(Status.BACKEND_UNAVAILABLE);
+    expect((await c.request(500)).status).toBe(Status.BACKEND_ERROR);
+    // A 4xx is the application saying no: not logged at info.
+    expect((await c.request(404)).status).toBe(Status.BACKEND_REJECTED);
+    expect((await c.request(401)).status).toBe(Status.AUTH_FAILED);
     const seen = await backend.requests();
     const ids = (cmd: string) =>
       seen.filter((s) => s.headers['x-gateway-cmd'] === cmd).map((s) => s.headers['x-request-id']);
     const [timeoutId] = ids('900');
     const [resetId] = ids('902');
+    const [http500Id] = ids('500');
     expect(timeoutId).toMatch(/^test-node-/);
     const lines = g.logs.lines.slice(before);
     expect(lines).toEqual([
@@ -716,19 +721,27 @@ describe('logs of forwarded requests', () => {
         target: 'game',
         status: 'BACKEND_UNAVAILABLE',
       }),
+      expect.objectContaining({
+        level: ERROR,
+        requestId: http500Id,
+        target: 'game',
+        status: 'BACKEND_ERROR',
+        httpStatus: 500,
+      }),
     ]);
     expect(lines.filter((l) => (l.level as number) <= INFO)).toEqual([]);
   });
 
-  it('at debug level a successful forward is logged at debug and an HTTP error answer at error, with the request id', async () => {
+  it('at debug level a success and a 4xx answer are logged at debug, a 5xx at error, with the request id', async () => {
     const g = await fresh({}, 'debug');
     const c = await client(g);
     const before = g.logs.lines.length;
     await c.request(10, 'ok');
     await c.request(500);
+    await c.request(404);
     const seen = await backend.requests();
-    const [okId, failedId] = seen.map((s) => s.headers['x-request-id']);
-    expect(okId).not.toBe(failedId);
+    const [okId, failedId, rejectedId] = seen.map((s) => s.headers['x-request-id']);
+    expect(new Set([okId, failedId, rejectedId]).size).toBe(3);
     const lines = g.logs.lines.slice(before);
     expect(lines).toEqual([
       expect.objectContaining({ level: DEBUG, msg: 'forwarded', requestId: okId, cmd: 10, target: 'game' }),
@@ -739,6 +752,14 @@ describe('logs of forwarded requests', () => {
         cmd: 500,
         httpStatus: 500,
         status: 'BACKEND_ERROR',
+      }),
+      expect.objectContaining({
+        level: DEBUG,
+        msg: 'backend call failed',
+        requestId: rejectedId,
+        cmd: 404,
+        httpStatus: 404,
+        status: 'BACKEND_REJECTED',
       }),
     ]);
   });

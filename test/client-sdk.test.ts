@@ -227,7 +227,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const player = `sdk-gap-${kind}`;
     const c = await client(gw.url(kind), {
       reconnect: { minMs: 400, maxMs: 400 },
-      onReconnect: (again) => again.call(1, player).then(() => undefined),
+      onReconnect: (again) => again.call(1, player),
     });
     await c.call(1, player);
     const firstPush = next(c, 'push');

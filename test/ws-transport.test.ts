@@ -5,7 +5,7 @@ import { encodeFrame, FrameType } from '../src/protocol/frame.js';
 import { Status } from '../src/protocol/status.js';
 import { WsTransport } from '../src/transport/ws-transport.js';
 import { startBackend, type TestBackend } from './support/processes.js';
-import { json } from './support/raw-client.js';
+import { json, type RawClient } from './support/raw-client.js';
 import {
   api,
   openRaw,
@@ -209,6 +209,25 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
     expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.PROTOCOL_ERROR);
     await c.waitClosed();
     expect(await backend.requests()).toEqual([]);
+  });
+
+  it('a client that stops reading is kicked with SLOW_CONSUMER (bufferedBytes is honest)', async () => {
+    const own = await startGatewayBoth(backend.url, {}, 'silent');
+    const c = await openRaw(own, kind);
+    await c.login('slow');
+    if (c instanceof RawWsClient) c.ws.pause();
+    else (c as RawClient).socket.pause();
+    const data = Buffer.alloc(500_000, 1).toString('base64');
+    let results: Array<Record<string, unknown>> = [];
+    // Kernel buffers on loopback hold a few MB; then the gateway's own queue passes 1 MiB.
+    for (let i = 0; i < 40 && !results.some((r) => r.dropped === 1); i++) {
+      results = [await api(own, '/v1/push', { players: ['slow'], cmd: 5, data })];
+    }
+    expect(results[0]).toMatchObject({ dropped: 1 });
+    if (c instanceof RawWsClient) c.ws.resume();
+    else (c as RawClient).socket.resume();
+    expect((await c.nextOfType(FrameType.KICK, 10_000)).status).toBe(Status.SLOW_CONSUMER);
+    await own.gateway.stop();
   });
 
   it('graceful shutdown sends KICK SERVER_SHUTDOWN and closes', async () => {

@@ -89,7 +89,7 @@ export interface ConnectOptions {
   /** Reconnect when the connection is lost: true for the defaults (minMs 500, maxMs 30 000). */
   reconnect?: ReconnectOptions | boolean;
   /** Runs after every reconnect, before `reconnect` is emitted: log in again here. A rejection drops the connection and retries. */
-  onReconnect?: (client: GatewayClient) => void | Promise<void>;
+  onReconnect?: (client: GatewayClient) => unknown;
   /** The last push seq the app handled (e.g. persisted), so a gap is seen from the first push. */
   lastPushSeq?: number;
   /** A WebSocket implementation for ws://; default: the global one, else the `ws` package. */

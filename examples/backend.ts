@@ -26,13 +26,15 @@ export interface ExampleBackend {
 
 export function startExampleBackend(
   port = 0,
-  gatewayApi = 'http://127.0.0.1:7002',
+  /** The gateway's API base URL, or a function giving it (when it is bound after the backend). */
+  gatewayApi: string | (() => string) = 'http://127.0.0.1:7002',
   log: (line: string) => void = () => {},
 ): Promise<ExampleBackend> {
+  const api = typeof gatewayApi === 'function' ? gatewayApi : () => gatewayApi;
   const positions = new Map<string, { x: number; y: number }>();
 
   const push = (path: string, body: unknown): void => {
-    fetch(`${gatewayApi}${path}`, {
+    fetch(`${api()}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),

@@ -1,12 +1,12 @@
 import { createServer, type Server } from 'node:http';
 import { ApiServer } from './api/api-server.js';
+import { createEngine } from './cluster/create-engine.js';
 import type { Engine } from './cluster/engine.js';
 import { buildConfig } from './config/load.js';
 import { type Address, type GatewayConfig, type GatewayConfigInput, parseAddress } from './config/schema.js';
 import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { LifecycleEvents } from './player/lifecycle-events.js';
-import { PlayerManager } from './player/player-manager.js';
 import { PluginHost } from './plugins/plugin-host.js';
 import { Status, type StatusCode } from './protocol/status.js';
 import { BackendClient } from './routing/backend-client.js';
@@ -87,7 +87,7 @@ export class Gateway implements SessionHost {
       eventsTarget === null
         ? null
         : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
-    this.engine = new PlayerManager(config, this.sessions, this.metrics, (event, playerId, session) => {
+    this.engine = createEngine(config, this.sessions, this.metrics, this.log, (event, playerId, session) => {
       this.events?.send(event, playerId, session);
       if (event === 'online') this.plugins.bound(session, playerId);
     });
@@ -226,6 +226,12 @@ export class Gateway implements SessionHost {
       players: { online: players.online, offline: players.offline },
       offlineMessages: players.offlineMessages,
       requestsInFlight: this.forwarder.inFlight,
+      // Totals since start, for dashboards without Prometheus (the demo page derives rates).
+      requests: {
+        success: this.metrics.requests.total({ result: 'success' }),
+        error: this.metrics.requests.total({ result: 'error' }),
+        drop: this.metrics.requests.total({ result: 'drop' }),
+      },
       ready: this.ready,
     };
   }

@@ -3,6 +3,11 @@ import type { ErrorType } from '../protocol/status.js';
 import { VERSION } from '../version.js';
 import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily } from './families.js';
 
+/** The `cmd` label of requests for cmds that no route or plugin covers. */
+export const UNROUTED_LABEL = 'unrouted';
+const UNROUTED = -1;
+const cmdLabel = (cmd: number): string => (cmd === UNROUTED ? UNROUTED_LABEL : String(cmd));
+
 export type RequestResult = 'success' | 'error' | 'drop';
 export type PushKind = 'direct' | 'broadcast' | 'group';
 export type PushResult = 'delivered' | 'cached' | 'dropped';
@@ -84,6 +89,28 @@ export class GatewayMetrics {
     'Bytes sent to clients, frame headers included.',
     [],
   );
+  /** Cluster engine (src/cluster/redis-engine.ts); all stay at zero with the local engine. */
+  readonly clusterMessages = new CounterFamily(
+    'gateway_cluster_messages_total',
+    'Messages between gateway nodes over Redis pub/sub, by direction (in, out) and kind (push, kick, group, broadcast, ack).',
+    ['direction', 'kind'],
+  );
+  readonly clusterRedisErrors = new CounterFamily(
+    'gateway_cluster_redis_errors_total',
+    'Redis commands of the cluster engine that failed, timed out or were refused while disconnected, by operation.',
+    ['op'],
+  );
+  readonly clusterAckTimeouts = new CounterFamily(
+    'gateway_cluster_ack_timeouts_total',
+    'Operations routed to another node that got no acknowledgement within cluster.redis.commandTimeoutMs, by kind.',
+    ['kind'],
+  );
+  readonly clusterPushDuration = new HistogramFamily(
+    'gateway_cluster_push_duration_seconds',
+    'A push routed to another node: accepted to acknowledged by the holding node.',
+    [],
+  );
+  readonly clusterConnected: Gauge;
   readonly heartbeatTimeouts = this.heartbeatTimeoutsFamily.child();
   readonly bytesIn = this.bytesInFamily.child();
   readonly bytesOut = this.bytesOutFamily.child();
@@ -107,6 +134,10 @@ export class GatewayMetrics {
       this.heartbeatTimeoutsFamily,
       this.bytesInFamily,
       this.bytesOutFamily,
+      this.clusterMessages,
+      this.clusterRedisErrors,
+      this.clusterAckTimeouts,
+      this.clusterPushDuration,
     ]) {
       r.registerMetric(family as unknown as Metric);
     }
@@ -167,6 +198,12 @@ export class GatewayMetrics {
         }
       },
     });
+    this.clusterConnected = new Gauge({
+      name: 'gateway_cluster_redis_connected',
+      help: '1 while the cluster engine reaches Redis and its node is registered (always 1 with the local engine).',
+      registers: [r],
+    });
+    this.clusterConnected.set(1);
     new Gauge({
       name: 'gateway_build_info',
       help: 'Always 1; labels carry the gateway and Node.js versions.',
@@ -179,6 +216,9 @@ export class GatewayMetrics {
 
   /** Children for one (cmd, target) pair, created on first use and kept. */
   requestCell(cmd: number, target: string): RequestCell {
+    // A cmd no route or plugin covers is the client's choice of any u32: one shared
+    // series for all of them, so a client cannot mint series by sending random cmds.
+    if (target === '') cmd = UNROUTED;
     let byTarget = this.cells.get(cmd);
     if (byTarget === undefined) {
       byTarget = new Map();
@@ -186,7 +226,7 @@ export class GatewayMetrics {
     }
     let cell = byTarget.get(target);
     if (cell === undefined) {
-      const c = String(cmd);
+      const c = cmdLabel(cmd);
       cell = {
         success: this.requests.child(c, '', target, 'success'),
         error: this.requests.child(c, '', target, 'error'),
@@ -200,7 +240,7 @@ export class GatewayMetrics {
 
   /** Counts a request whose player_id label is not empty (suspects, or every player in `all` mode). */
   countPlayerRequest(cmd: number, playerId: string, target: string, result: RequestResult): void {
-    this.requests.child(String(cmd), playerId, target, result).inc();
+    this.requests.child(target === '' ? UNROUTED_LABEL : String(cmd), playerId, target, result).inc();
   }
 
   error(type: ErrorType): void {

@@ -1,0 +1,82 @@
+/** What a wait for acknowledgements ended with. */
+export interface AckOutcome {
+  /** Sum of the results acknowledged (a push's PushAck, a kick's 0/1, a fan-out's count). */
+  sum: number;
+  /** How many acknowledgements arrived. */
+  received: number;
+  /** False when the wait ended by its timeout before `expected` arrived. */
+  complete: boolean;
+}
+
+interface Waiter {
+  expected: number;
+  received: number;
+  sum: number;
+  resolve(outcome: AckOutcome): void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Requests sent to other nodes that wait for their acknowledgements. A waiter is opened
+ * before its request is sent, since an ack can overtake the reply of the command that
+ * sent the request (they travel on different Redis connections). Every wait is bounded
+ * by `timeoutMs`; ids are unique within this node.
+ */
+export class AckWaiters {
+  private readonly waiting = new Map<string, Waiter>();
+  private next = 0;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /**
+   * Opens a wait for `expected` acks (Infinity until known: see expect()). Returns its id
+   * and the outcome, which resolves when they are in, or at the timeout.
+   */
+  open(expected = 1): { id: string; outcome: Promise<AckOutcome> } {
+    const id = (this.next++).toString(36);
+    const outcome = new Promise<AckOutcome>((resolve) => {
+      const timer = setTimeout(() => this.finish(id, false), this.timeoutMs);
+      this.waiting.set(id, { expected, received: 0, sum: 0, resolve, timer });
+    });
+    return { id, outcome };
+  }
+
+  /** Sets how many acks a wait needs, once known (a publish answers how many nodes got it). */
+  expect(id: string, expected: number): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    w.expected = expected;
+    if (w.received >= expected) this.finish(id, true);
+  }
+
+  /** Counts one ack; unknown ids (late, after a timeout) are ignored. */
+  ack(id: string, result: number): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    w.received++;
+    w.sum += result;
+    if (w.received >= w.expected) this.finish(id, true);
+  }
+
+  /** Ends a wait now (its request was not sent, or nobody will answer). */
+  cancel(id: string): void {
+    this.finish(id, true);
+  }
+
+  /** Ends every wait (the engine stops). */
+  cancelAll(): void {
+    for (const id of [...this.waiting.keys()]) this.finish(id, false);
+  }
+
+  private finish(id: string, complete: boolean): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    this.waiting.delete(id);
+    clearTimeout(w.timer);
+    w.resolve({ sum: w.sum, received: w.received, complete });
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Engines under test without sockets: a SessionManager fed by in-memory connections that
+ * decode what the gateway writes, so a test can bind sessions, push, and read the frames.
+ * One EngineNode is one gateway node; several Redis nodes can share one Redis.
+ */
+import { createEngine } from '../../src/cluster/create-engine.js';
+import type { Engine } from '../../src/cluster/engine.js';
+import { buildConfig } from '../../src/config/load.js';
+import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema.js';
+import { createLogger } from '../../src/logger.js';
+import { GatewayMetrics } from '../../src/metrics/metrics.js';
+import type { Frame } from '../../src/protocol/frame.js';
+import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
+import type { Session } from '../../src/session/session.js';
+import type { SessionHost, SessionLimits } from '../../src/session/session-host.js';
+import { SessionManager } from '../../src/session/session-manager.js';
+import type { Connection, ConnectionEvents } from '../../src/transport/connection.js';
+
+/** A connection that keeps every frame written to it. end()/destroy() close it on the next turn. */
+export class MemoryConnection implements Connection {
+  readonly transport = 'tcp' as const;
+  readonly remoteAddress = '127.0.0.1';
+  bufferedBytes = 0;
+  readonly frames: Frame[] = [];
+  closed = false;
+  events: ConnectionEvents | null = null;
+  private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (type, status, cmd, seq, body) => {
+    this.frames.push({ type, flags: 0, status, cmd, seq, body: Buffer.from(body) });
+  });
+
+  write(frame: Buffer): void {
+    if (!this.closed) this.decoder.push(frame);
+  }
+  cork(): void {}
+  uncork(): void {}
+  end(): void {
+    this.close();
+  }
+  destroy(): void {
+    this.close();
+  }
+  /** The client goes away. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    setImmediate(() => this.events?.close());
+  }
+  /** Frames of `type`, taken out of `frames`. */
+  take(type: number): Frame[] {
+    const out = this.frames.filter((f) => f.type === type);
+    for (const f of out) this.frames.splice(this.frames.indexOf(f), 1);
+    return out;
+  }
+}
+
+export interface Client {
+  session: Session;
+  conn: MemoryConnection;
+}
+
+export type EngineKind = 'local' | 'redis';
+
+export class EngineNode {
+  readonly config: GatewayConfig;
+  readonly metrics: GatewayMetrics;
+  readonly sessions: SessionManager;
+  readonly engine: Engine;
+  readonly lifecycle: Array<[string, string, string]> = [];
+  private readonly closing = new Set<Promise<void>>();
+
+  constructor(input: GatewayConfigInput) {
+    this.config = buildConfig(input);
+    const limits: SessionLimits = {
+      maxFrameBytes: this.config.limits.maxFrameBytes,
+      maxWriteBufferBytes: this.config.limits.maxWriteBufferBytes,
+      requestsPerSecond: 0,
+      requestBurst: 1,
+    };
+    this.metrics = new GatewayMetrics(
+      {
+        sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
+        inFlight: () => 0,
+        players: () => this.engine.counts(),
+        offlineMessages: () => this.engine.counts().offlineMessages,
+        pools: () => [],
+      },
+      { defaultMetrics: false },
+    );
+    const host: SessionHost = {
+      limits,
+      metrics: this.metrics,
+      onRequest: () => {},
+      onKicked: () => {},
+      onClosed: (session) => {
+        this.sessions.remove(session);
+        if (session.playerId !== null) {
+          const p = this.engine.unbind(session);
+          this.closing.add(p);
+          p.finally(() => this.closing.delete(p));
+        }
+      },
+    };
+    this.sessions = new SessionManager(this.config, host, this.metrics);
+    this.engine = createEngine(
+      this.config,
+      this.sessions,
+      this.metrics,
+      createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+      (event, playerId, session) => this.lifecycle.push([event, playerId, session.id]),
+    );
+  }
+
+  /** A new session (HELLO already written and taken). */
+  connect(): Client {
+    const conn = new MemoryConnection();
+    this.sessions.accept(conn, (events) => {
+      conn.events = events;
+    });
+    const session = [...this.sessions.values()].at(-1)!;
+    conn.frames.length = 0;
+    return { session, conn };
+  }
+
+  /** Connects and binds to `player`. */
+  async login(player: string): Promise<Client> {
+    const c = this.connect();
+    await this.engine.bind(c.session, player);
+    return c;
+  }
+
+  /** Closes the client's connection and waits until its unbind is done. */
+  async disconnect(c: Client): Promise<void> {
+    c.conn.close();
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([...this.closing]);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [...this.sessions.values()]) s.connection.destroy();
+    await new Promise((r) => setImmediate(r));
+    await Promise.all([...this.closing]);
+    await this.engine.stop();
+  }
+}
+
+let prefixes = 0;
+/** A key prefix no other test uses, so tests sharing one Redis never see each other's keys. */
+export function uniquePrefix(): string {
+  return `t${process.pid}-${++prefixes}:`;
+}
+
+/** Config of one node of `kind`; Redis nodes with the same prefix form one cluster. */
+export function nodeConfig(
+  kind: EngineKind,
+  nodeId: string,
+  redisUrl: string,
+  prefix: string,
+  overrides: Partial<GatewayConfigInput> = {},
+): GatewayConfigInput {
+  return {
+    node: { id: nodeId },
+    listen: { tcp: null, api: '127.0.0.1:0' },
+    cluster: { engine: kind, redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 500 } },
+    ...overrides,
+  };
+}
+
+export async function startNode(input: GatewayConfigInput): Promise<EngineNode> {
+  const node = new EngineNode(input);
+  await node.engine.start();
+  return node;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls until `check` holds, or throws after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 3_000,
+  what = 'condition',
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}

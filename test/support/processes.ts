@@ -9,8 +9,9 @@ const children = new Set<ChildProcess>();
 export async function spawnScript<T>(
   file: string,
   env: Record<string, string> = {},
+  args: string[] = [],
 ): Promise<{ child: ChildProcess; info: T }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
+  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -19,7 +20,13 @@ export async function spawnScript<T>(
   child.on('exit', () => children.delete(child));
   const lines = createInterface({ input: child.stdout! });
   const info = await new Promise<T>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as T));
+    // The first line that parses as a JSON object is the report; other lines are chatter.
+    const onLine = (line: string): void => {
+      if (!line.startsWith('{')) return;
+      lines.off('line', onLine);
+      resolve(JSON.parse(line) as T);
+    };
+    lines.on('line', onLine);
     child.once('exit', (code) => reject(new Error(`${file} exited with ${code} before reporting`)));
   });
   return { child, info };

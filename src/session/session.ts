@@ -3,7 +3,7 @@ import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { Status, type StatusCode, statusLabel, statusRow } from '../protocol/status.js';
 import type { Connection } from '../transport/connection.js';
 import type { SessionHost } from './session-host.js';
-import { type Flushable, flushAtEndOfTick } from './write-flusher.js';
+import { currentTurn, type Flushable, flushAtEndOfTick } from './write-flusher.js';
 
 export const SessionState = { CONNECTED: 'connected', AUTHED: 'authed', CLOSED: 'closed' } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
@@ -33,6 +33,8 @@ export class Session implements Flushable {
   private tokens: number;
   private tokensAt: number;
   private corked = false;
+  /** The write turn of the last frame written (see write-flusher.ts). */
+  private writeTurn = -1;
   private readonly decoder: FrameDecoder;
   private stateMap: Map<string, unknown> | null = null;
 
@@ -177,9 +179,7 @@ export class Session implements Flushable {
       this.kick(Status.SLOW_CONSUMER);
       return false;
     }
-    this.cork();
-    this.connection.write(frame);
-    this.host.metrics.bytesOut.value += frame.length;
+    this.write(frame);
     return true;
   }
 
@@ -192,9 +192,7 @@ export class Session implements Flushable {
    */
   sendReplay(frame: Buffer): boolean {
     if (this.closing) return false;
-    this.cork();
-    this.connection.write(frame);
-    this.host.metrics.bytesOut.value += frame.length;
+    this.write(frame);
     return true;
   }
 
@@ -206,6 +204,7 @@ export class Session implements Flushable {
       this.kick(Status.SLOW_CONSUMER);
       return false;
     }
+    this.writeTurn = currentTurn();
     this.cork();
     this.connection.write(encodeHeader(type, status, cmd, seq, body.length));
     this.connection.write(body);
@@ -225,6 +224,15 @@ export class Session implements Flushable {
         errorBody(row.name, message ?? row.message, httpStatus),
       ),
     );
+  }
+
+  /** The first frame of a turn goes out at once; later ones are corked until the turn ends. */
+  private write(frame: Buffer): void {
+    const turn = currentTurn();
+    if (this.writeTurn === turn) this.cork();
+    else this.writeTurn = turn;
+    this.connection.write(frame);
+    this.host.metrics.bytesOut.value += frame.length;
   }
 
   private cork(): void {

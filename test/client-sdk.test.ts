@@ -28,7 +28,7 @@ let gw: RunningBoth;
 const open: GatewayClient[] = [];
 
 /** Heartbeat short enough that a silent client dies within a test, and a one-message offline queue. */
-const HEARTBEAT = { intervalMs: 150, timeoutMs: 500 };
+const HEARTBEAT = { intervalMs: 200, timeoutMs: 1_000 };
 
 beforeAll(async () => {
   backend = await startBackend();
@@ -87,7 +87,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect(c.hello).toEqual({
       sessionId: expect.any(String),
       node: 'test-node',
-      heartbeatMs: 150,
+      heartbeatMs: 200,
       maxFrameBytes: 65_536,
     });
   });
@@ -174,7 +174,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const kicks: unknown[] = [];
     c.on('kick', (k) => kicks.push(k));
     const raw = await openRaw(gw, kind);
-    await sleep(4 * HEARTBEAT.timeoutMs);
+    await sleep(2.5 * HEARTBEAT.timeoutMs);
     expect((await raw.nextOfType(FrameType.KICK)).status).toBe(Status.IDLE_TIMEOUT);
     expect(kicks).toEqual([]);
     expect(c.state).toBe('open');
@@ -210,6 +210,26 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const pushed = next(c, 'push');
     await api(gw, '/v1/push', { players: [player], cmd: 7, data: '' });
     expect(await pushed).toMatchObject({ cmd: 7 });
+  });
+
+  it("retries when onReconnect fails, emitting 'error'", async () => {
+    const player = `sdk-re-fail-${kind}`;
+    let calls = 0;
+    const c = await client(gw.url(kind), {
+      reconnect: { minMs: 20, maxMs: 40 },
+      onReconnect: async (again) => {
+        if (++calls === 1) throw new Error('login service down');
+        await again.call(1, player);
+      },
+    });
+    await c.call(1, player);
+    const failed = next(c, 'error');
+    const reconnected = next(c, 'reconnect');
+    await api(gw, '/v1/kick', { players: [player] });
+    expect((await failed).message).toBe('login service down');
+    expect(await reconnected).toMatchObject({ attempt: 2 });
+    expect(calls).toBe(2);
+    expect((await c.request(10, 'ok')).text()).toBe('ok');
   });
 
   it('does not reconnect after KICK REPLACED by default', async () => {

@@ -205,15 +205,17 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
     measuring = true;
     const loadStart = performance.now();
     const loadEnd = loadStart + o.durationMs;
-    const running: Array<Promise<void>> = [];
-    if (slots.length > 0) {
-      if (o.rate > 0) running.push(paced(slots, o, loadStart, loadEnd, sendOne, counts));
-      else
-        for (const slot of slots)
-          for (let i = 0; i < o.concurrency; i++) running.push(loop(slot, loadEnd, sendOne));
+    if (slots.length > 0 && o.rate > 0) {
+      // Ends by itself at loadEnd, without waiting for answers.
+      await paced(slots, o, loadStart, loadEnd, sendOne, counts);
+    } else if (slots.length > 0) {
+      const running: Array<Promise<void>> = [];
+      for (const slot of slots) {
+        for (let i = 0; i < o.concurrency; i++) running.push(loop(slot, loadEnd, sendOne));
+      }
+      // The phase ends on time even with requests in flight; those are the drain's.
+      await Promise.race([Promise.all(running), sleep(Math.max(0, loadEnd - performance.now()))]);
     }
-    // The phase ends on time even with requests in flight; those are the drain's.
-    await Promise.race([Promise.all(running), sleep(Math.max(0, loadEnd - performance.now()))]);
     const durationMs = Math.min(performance.now(), loadEnd) - loadStart;
     measuring = false;
 
@@ -276,8 +278,11 @@ async function paced(
   const TICK_MS = 5;
   let issued = 0;
   let cursor = 0;
-  while (performance.now() < end) {
-    const due = Math.floor(((performance.now() - start) / 1000) * o.rate) - issued;
+  // The last pass runs at `end`, so a late timer cannot cut the tail: R × D requests in all.
+  for (let last = false; !last; ) {
+    const now = performance.now();
+    last = now >= end;
+    const due = Math.floor((Math.min(now - start, o.durationMs) / 1000) * o.rate) - issued;
     for (let k = 0; k < due; k++) {
       issued++;
       let slot: Slot | null = null;
@@ -292,7 +297,7 @@ async function paced(
       if (slot === null) counts.skipped++;
       else void sendOne(slot);
     }
-    await sleep(TICK_MS);
+    if (!last) await sleep(Math.min(TICK_MS, Math.max(0, end - performance.now())));
   }
 }
 

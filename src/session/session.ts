@@ -104,11 +104,6 @@ export class Session implements Flushable {
       this.protocolError(Status.BAD_FRAME, 'a WebSocket message holds part of a frame');
   }
 
-  /** True when no partial frame is buffered (a WebSocket message must hold exactly one frame). */
-  get betweenFrames(): boolean {
-    return this.decoder.idle;
-  }
-
   private readonly onFrame = (
     type: number,
     _status: number,

@@ -7,7 +7,11 @@ export interface Connection {
   readonly remoteAddress: string;
   /** Bytes accepted by write() and not yet handed to the kernel. */
   readonly bufferedBytes: number;
-  /** Queues one frame. On a stream transport frames are written back to back. */
+  /**
+   * Queues bytes of the frame being written: a whole frame, or its header then its body
+   * in two calls (a large body is not copied). On a stream transport frames go back to
+   * back; the WebSocket connection sends the parts of one frame as one message.
+   */
   write(frame: Buffer): void;
   /** Holds writes until uncork(), so one tick's frames leave in one syscall. */
   cork(): void;
@@ -20,7 +24,8 @@ export interface Connection {
 
 /** What a connection reports to its session. Whole frames on WS, arbitrary chunks on TCP. */
 export interface ConnectionEvents {
-  data(chunk: Buffer): void;
+  /** `isBinary` is false for a WebSocket text message (a protocol error); TCP never sets it. */
+  data(chunk: Buffer, isBinary?: boolean): void;
   close(): void;
 }
 

@@ -15,7 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, nextJson, start, stop } from './lib.js';
+import { cpuSeconds, start, stop } from './lib.js';
 
 const REQUESTS = Number(process.env.REQUESTS ?? 60_000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);

@@ -88,7 +88,6 @@ describe.skipIf(!hasChromium)('demo page in headless Chromium', () => {
       timeout: 10_000,
     });
     // The player moves with the arrow keys; the page draws it from its own push.
-    await page.focus('#map');
     const before = await page.getAttribute('[data-player="tester"]', 'data-x');
     await page.keyboard.press(before === '19' ? 'ArrowLeft' : 'ArrowRight');
     await page.waitForFunction(

@@ -66,12 +66,12 @@ $('join').onclick = async () => {
   const everyone = (await client.request(Cmd.LOOK)).json();
   for (const [player, p] of Object.entries(everyone)) place(player, p.x, p.y);
   log(`joined; ${Object.keys(everyone).length} players on the map`);
-  $('map').focus();
+  $('join').blur();
 };
 
-$('map').addEventListener('keydown', (e) => {
+document.addEventListener('keydown', (e) => {
   const dot = dots.get(me);
-  if (!client || !dot) return;
+  if (!client || !dot || e.target === $('name')) return;
   const step = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[e.key];
   if (!step) return;
   e.preventDefault();

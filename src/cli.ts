@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { checkWorkers, runPrimary, STOP_MESSAGE } from './cluster/workers.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
+import { createLogger } from './logger.js';
 import { PluginError } from './plugins/plugin-error.js';
 import { VERSION } from './version.js';
 
@@ -10,6 +13,8 @@ const USAGE = `game-gateway ${VERSION}
 usage:
   game-gateway [--config FILE]          run the gateway (FILE also from GATEWAY_CONFIG;
                                         without one, the embedded default)
+      [--workers N]                     run N worker processes sharing the listeners,
+                                        node ids <node.id>-w0…; needs cluster.engine: redis
   game-gateway check-config FILE        validate FILE (with env overrides) and print the
                                         effective config as JSON
   game-gateway --version | --help
@@ -21,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
+      workers: { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -47,10 +53,15 @@ async function main(argv: string[]): Promise<number> {
   }
   const path = values.config ?? process.env.GATEWAY_CONFIG ?? null;
   const { config, baseDir } = loadConfigFile(path);
+  const workers = values.workers === undefined ? 1 : checkWorkers(values.workers, config);
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, config, createLogger(config.log.level));
   const gateway = new Gateway({ config, baseDir });
   await gateway.start();
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const onSignal = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
       gateway.log.info({ signal }, 'shutting down');
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -61,6 +72,14 @@ async function main(argv: string[]): Promise<number> {
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (cluster.isWorker) {
+      // The primary asks over IPC (a worker may also get the terminal's SIGINT: one stop either way).
+      process.on('message', (m) => {
+        if (m === STOP_MESSAGE) onSignal('SIGTERM');
+      });
+      // A worker whose primary is gone stops too (it would be an orphan holding players).
+      process.once('disconnect', () => onSignal('disconnect'));
+    }
   });
   return 0;
 }

@@ -1,0 +1,88 @@
+import cluster, { type Worker } from 'node:cluster';
+import { ConfigError } from '../config/load.js';
+import type { GatewayConfig } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+
+/** A worker that dies on its own is forked again after this long (not in a tight loop). */
+const RESPAWN_DELAY_MS = 1_000;
+/** A worker that has not exited this long after SIGTERM is killed. */
+const STOP_GRACE_EXTRA_MS = 5_000;
+
+/** What the primary sends a worker over IPC to stop it gracefully. */
+export const STOP_MESSAGE = 'gateway:stop';
+
+/** The node id of worker `index` (0-based) of a node: `<node.id>-w<index>`. */
+export function workerNodeId(nodeId: string, index: number): string {
+  return `${nodeId}-w${index}`;
+}
+
+/**
+ * Parses `--workers N`. N > 1 needs `cluster.engine: redis`: each worker is a node with
+ * its own sessions, and only Redis lets them share players, queues and groups (with the
+ * local engine a push to a worker would miss the players of its siblings).
+ */
+export function checkWorkers(text: string, config: GatewayConfig): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 256) {
+    throw new ConfigError(`--workers: expected a whole number from 1 to 256, got "${text}"`);
+  }
+  if (n > 1 && config.cluster.engine !== 'redis') {
+    throw new ConfigError(
+      `--workers ${n}: several workers need cluster.engine: redis (they share players through Redis); ` +
+        `cluster.engine is "${config.cluster.engine}"`,
+    );
+  }
+  return n;
+}
+
+/**
+ * The primary process of `--workers N`: forks N workers that run the gateway and share
+ * its listeners (node:cluster hands them the accepted connections). Each worker gets
+ * GATEWAY_NODE_ID `<node.id>-w<i>`. A worker that dies is forked again. On SIGTERM/SIGINT
+ * the primary asks every worker to stop (over IPC, so a worker that also got the
+ * terminal's SIGINT stops once), and exits 0 once they all have.
+ */
+export function runPrimary(count: number, config: GatewayConfig, log: Logger): Promise<number> {
+  const workers = new Map<Worker, number>();
+  let stopping = false;
+
+  const fork = (index: number): void => {
+    const worker = cluster.fork({
+      GATEWAY_NODE_ID: workerNodeId(config.node.id, index),
+      GATEWAY_WORKER_INDEX: String(index),
+    });
+    workers.set(worker, index);
+    worker.on('exit', (code, signal) => {
+      workers.delete(worker);
+      if (stopping) return;
+      log.error({ worker: index, code, signal }, 'worker exited; forking it again');
+      setTimeout(() => {
+        if (!stopping) fork(index);
+      }, RESPAWN_DELAY_MS).unref();
+    });
+  };
+
+  for (let i = 0; i < count; i++) fork(i);
+  log.info({ node: config.node.id, workers: count, pid: process.pid }, 'primary started workers');
+
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal, workers: workers.size }, 'stopping workers');
+      for (const w of workers.keys()) if (w.isConnected()) w.send(STOP_MESSAGE);
+      const killTimer = setTimeout(() => {
+        for (const w of workers.keys()) w.process.kill('SIGKILL');
+      }, config.shutdown.drainMs + STOP_GRACE_EXTRA_MS);
+      killTimer.unref();
+      const check = setInterval(() => {
+        if (workers.size > 0) return;
+        clearInterval(check);
+        clearTimeout(killTimer);
+        resolve(0);
+      }, 20);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

@@ -611,6 +611,8 @@ export class RedisEngine implements Engine {
   }
 
   async player(playerId: string): Promise<PlayerInfo | null> {
+    // A bind in flight is answered once it is in Redis, so an answer here holds cluster-wide.
+    await this.bound.get(playerId)?.ready;
     const b = this.bound.get(playerId);
     if (!this.connected) {
       if (b !== undefined) return this.localInfo(b, 0);

@@ -165,6 +165,24 @@ describe('bindings across nodes', () => {
     expect(pushes(client).map(([seq]) => seq)).toEqual(Array.from({ length: 30 }, (_, i) => 61 + i));
   });
 
+  it('numbers pushes past its reserved block without a gap, and gives the unused rest back at logout', async () => {
+    const [a, b] = await cluster(2);
+    const c = await b.login('many');
+    for (let i = 0; i < 1_100; i += 100) {
+      const batch = Array.from({ length: 100 }, (_, j) => ((i + j) % 2 === 0 ? a : b));
+      const results = await Promise.all(
+        batch.map((nd, j) => nd.engine.push(['many'], 1, B(`m${i + j}`), true)),
+      );
+      expect(results.flat().every((r) => r === 'delivered')).toBe(true);
+    }
+    const seqs = pushes(c).map(([seq]) => seq);
+    expect(seqs).toEqual(Array.from({ length: 1_100 }, (_, i) => i + 1));
+    await b.disconnect(c);
+    expect(await a.engine.player('many')).toMatchObject({ online: false, pushSeq: 1_100 });
+    expect(await a.engine.push(['many'], 1, B('next'), true)).toEqual(['cached']);
+    expect(await a.engine.player('many')).toMatchObject({ pushSeq: 1_101 });
+  });
+
   it('pushes that reach a node while its bind is in flight come after the queue replay', async () => {
     const [a, b] = await cluster(2);
     await b.disconnect(await b.login('race'));

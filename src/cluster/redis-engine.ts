@@ -384,11 +384,14 @@ export class RedisEngine implements Engine {
 
   private reserve(b: Binding): void {
     b.reserving = true;
+    const ceil = b.ceil;
     this.cmd
-      .gwReserve(this.keys.player(b.playerId), b.epoch, b.ceil, SEQ_BLOCK)
+      .gwReserve(this.keys.player(b.playerId), b.epoch, ceil, SEQ_BLOCK)
       .then((r) => {
         if (r === null) return;
-        b.seq = Math.max(b.seq, Number(r[0]));
+        const base = Number(r[0]);
+        // Contiguous (base = the old ceiling) unless another node took sequences above it.
+        if (base > ceil) b.seq = Math.max(b.seq, base);
         b.ceil = Number(r[1]);
       })
       .catch((err) => this.redisError('reserve', err))

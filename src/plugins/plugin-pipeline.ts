@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { CmdSet } from '../config/cmd-set.js';
-import type { GatewayMetrics, RequestCell, RequestResult } from '../metrics/metrics.js';
+import type { GatewayMetrics, RequestResult } from '../metrics/metrics.js';
 import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
+import { AdmittedRequest } from '../routing/admitted-request.js';
 import { type BackendCall, CallOutcome, type Directives } from '../routing/backend-call.js';
 import type { BackendTarget } from '../routing/backend-target.js';
 import type { Forwarder } from '../routing/forwarder.js';
@@ -33,29 +34,29 @@ const DROP_STATUSES = new Set<number>([
 const MAX_CACHED = 65_536;
 
 /**
- * One request on the plugin path: the context hooks and handlers see, plus what the
+ * One request on the plugin path: the context hooks and handlers see, on top of what the
  * forwarder needs to finish it. Allocated only for requests a plugin intercepts.
  */
-export class PluginRequest implements RequestContext {
+export class PluginRequest extends AdmittedRequest implements RequestContext {
   readonly kind: 'request' | 'notify';
   readonly session: PluginSessionView;
   target: string | null;
-  /** The metrics cell of the target it was forwarded to; set at forward. */
-  cell: RequestCell | null = null;
 
   constructor(
-    readonly core: Session,
-    readonly notify: boolean,
-    readonly cmd: number,
-    readonly seq: number,
-    readonly body: Buffer,
+    client: Session,
+    notify: boolean,
+    cmd: number,
+    seq: number,
+    body: Buffer,
     routeTarget: string | null,
-    readonly requestId: string,
-    readonly playerLabel: string,
-    readonly startedAt: number,
+    requestId: string,
+    playerLabel: string,
+    startedAt: number,
   ) {
+    // The cell is set at forward, once the target is final.
+    super(client, notify, cmd, seq, body, requestId, playerLabel, startedAt, null);
     this.kind = notify ? 'notify' : 'request';
-    this.session = new PluginSessionView(core);
+    this.session = new PluginSessionView(client);
     this.target = routeTarget;
   }
 }
@@ -239,19 +240,7 @@ export class PluginPipeline {
     }
     const target = this.targets.get(req.target)!;
     req.cell = this.metrics.requestCell(req.cmd, target.name);
-    this.forwarder.forward(
-      target,
-      req.core,
-      req.cmd,
-      req.seq,
-      req.notify,
-      req.body,
-      req.cell,
-      req.playerLabel,
-      req.requestId,
-      req.startedAt,
-      req,
-    );
+    this.forwarder.forward(target, req);
   }
 
   /**
@@ -275,21 +264,7 @@ export class PluginPipeline {
       call.body,
       call.directives,
     );
-    const finish = (): void =>
-      this.forwarder.finish(
-        call,
-        req.core,
-        req.cmd,
-        req.seq,
-        req.notify,
-        req.cell!,
-        req.playerLabel,
-        req.requestId,
-        req.startedAt,
-        status,
-        httpStatus,
-        failed,
-      );
+    const finish = (): void => this.forwarder.finish(call, req, status, httpStatus, failed);
     this.responseStage(req, ctx, 0, finish);
   }
 
@@ -355,7 +330,7 @@ export class PluginPipeline {
         plugin,
         hook: where,
         cmd: req.cmd,
-        sessionId: req.core.id,
+        sessionId: req.client.id,
         err: e.message,
         stack: e.stack,
       },
@@ -371,7 +346,7 @@ export class PluginPipeline {
 
   /** Writes a reply the plugin path produced and ends the request (in flight, metrics). */
   private settle(req: PluginRequest, label: string, reply: Reply, result: RequestResult): void {
-    const session = req.core;
+    const session = req.client;
     if (!req.notify) {
       const sent =
         reply.error !== null
@@ -382,7 +357,7 @@ export class PluginPipeline {
         this.metrics.error('send_failed');
       }
     }
-    this.forwarder.settled(session, req.cmd, req.playerLabel, label, result, req.startedAt);
+    this.forwarder.settled(req, label, result);
   }
 }
 

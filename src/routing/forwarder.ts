@@ -3,10 +3,11 @@ import type { Engine } from '../cluster/engine.js';
 import { CmdSet } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics, RequestCell, RequestResult } from '../metrics/metrics.js';
-import type { PluginPipeline, PluginRequest } from '../plugins/plugin-pipeline.js';
+import { type PluginPipeline, PluginRequest } from '../plugins/plugin-pipeline.js';
 import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
+import { AdmittedRequest } from './admitted-request.js';
 import { type BackendCall, CallOutcome, type Directives } from './backend-call.js';
 import type { BackendClient } from './backend-client.js';
 import type { BackendTarget } from './backend-target.js';
@@ -75,51 +76,33 @@ export class Forwarder {
       return;
     }
     const target = this.backends.targets.get(targetName!)!;
-    this.forward(target, session, cmd, seq, notify, body, cell, playerLabel, requestId, startedAt, null);
-  }
-
-  /** POSTs an admitted request to `target`. `req` is the plugin path's request, null on the plain path. */
-  forward(
-    target: BackendTarget,
-    session: Session,
-    cmd: number,
-    seq: number,
-    notify: boolean,
-    body: Buffer,
-    cell: RequestCell,
-    playerLabel: string,
-    requestId: string,
-    startedAt: number,
-    req: PluginRequest | null,
-  ): void {
-    this.backends.call(
+    this.forward(
       target,
-      {
-        cmd,
-        seq,
-        kind: notify ? 'notify' : 'request',
-        sessionId: session.id,
-        playerId: session.playerId,
-        clientIp: session.remoteAddress,
-        requestId,
-      },
-      body,
-      (call) => this.answer(call, session, cmd, seq, notify, cell, playerLabel, requestId, startedAt, req),
+      new AdmittedRequest(session, notify, cmd, seq, body, requestId, playerLabel, startedAt, cell),
     );
   }
 
-  private answer(
-    call: BackendCall,
-    session: Session,
-    cmd: number,
-    seq: number,
-    notify: boolean,
-    cell: RequestCell,
-    playerLabel: string,
-    requestId: string,
-    startedAt: number,
-    req: PluginRequest | null,
-  ): void {
+  /** POSTs an admitted request to `target`; `req.cell` must be set. */
+  forward(target: BackendTarget, req: AdmittedRequest): void {
+    const session = req.client;
+    this.backends.call(
+      target,
+      {
+        cmd: req.cmd,
+        seq: req.seq,
+        kind: req.notify ? 'notify' : 'request',
+        sessionId: session.id,
+        playerId: session.playerId,
+        clientIp: session.remoteAddress,
+        requestId: req.requestId,
+      },
+      req.body,
+      (call) => this.answer(call, req),
+    );
+  }
+
+  /** Classifies the backend's answer (SPEC §4 table), counts backend errors, logs failures. */
+  private answer(call: BackendCall, req: AdmittedRequest): void {
     const target = call.target.name;
     this.metrics.backendDuration.child(target).observe((call.finishedAt - call.startedAt) / 1000);
 
@@ -154,10 +137,10 @@ export class Forwarder {
       if (serious || this.debug) {
         this.log[serious ? 'error' : 'debug'](
           {
-            requestId,
+            requestId: req.requestId,
             target,
-            cmd,
-            sessionId: session.id,
+            cmd: req.cmd,
+            sessionId: req.client.id,
             status: row.name,
             httpStatus,
             err: call.error?.message,
@@ -166,79 +149,63 @@ export class Forwarder {
         );
       }
     } else if (this.debug) {
-      this.log.debug({ requestId, target, cmd, sessionId: session.id, status }, 'forwarded');
+      this.log.debug(
+        { requestId: req.requestId, target, cmd: req.cmd, sessionId: req.client.id, status },
+        'forwarded',
+      );
     }
 
-    if (req !== null && this.plugins?.hasResponseHooks) {
+    if (req instanceof PluginRequest && this.plugins?.hasResponseHooks) {
       this.plugins.responded(req, call, status, httpStatus, failed);
       return;
     }
-    this.finish(
-      call,
-      session,
-      cmd,
-      seq,
-      notify,
-      cell,
-      playerLabel,
-      requestId,
-      startedAt,
-      status,
-      httpStatus,
-      failed,
-    );
+    this.finish(call, req, status, httpStatus, failed);
   }
 
   /** Writes a forwarded request's RESPONSE, counts it, then applies the backend's directives. */
   finish(
     call: BackendCall,
-    session: Session,
-    cmd: number,
-    seq: number,
-    notify: boolean,
-    cell: RequestCell,
-    playerLabel: string,
-    requestId: string,
-    startedAt: number,
+    req: AdmittedRequest,
     status: number,
     httpStatus: number | undefined,
     failed: boolean,
   ): void {
+    const session = req.client;
     session.inFlight--;
     this.inFlight--;
     const target = call.target.name;
     let result: RequestResult = failed ? 'error' : 'success';
-    if (!notify) {
+    if (!req.notify) {
       const sent = failed
         ? session.sendError(
-            cmd,
-            seq,
+            req.cmd,
+            req.seq,
             status as StatusCode,
             httpStatus === undefined ? undefined : `backend ${target} answered HTTP ${httpStatus}`,
             httpStatus,
           )
-        : session.sendParts(FrameType.RESPONSE, status, cmd, seq, call.body);
+        : session.sendParts(FrameType.RESPONSE, status, req.cmd, req.seq, call.body);
       if (!sent) {
         result = 'error';
         this.metrics.error('send_failed');
       }
     }
-    this.count(cell, cmd, playerLabel, target, result, startedAt);
-    if (!failed && call.directives !== null) this.apply(call.directives, session, requestId);
+    this.count(req.cell!, req.cmd, req.playerLabel, target, result, req.startedAt);
+    if (!failed && call.directives !== null) this.apply(call.directives, session, req.requestId);
   }
 
   /** Ends a request the plugin path answered itself (its frame already queued): in flight and metrics. */
-  settled(
-    session: Session,
-    cmd: number,
-    playerLabel: string,
-    label: string,
-    result: RequestResult,
-    startedAt: number,
-  ): void {
-    session.inFlight--;
+  settled(req: AdmittedRequest, label: string, result: RequestResult): void {
+    req.client.inFlight--;
     this.inFlight--;
-    this.count(this.metrics.requestCell(cmd, label), cmd, playerLabel, label, result, startedAt);
+    this.count(
+      this.metrics.requestCell(req.cmd, label),
+      req.cmd,
+      req.playerLabel,
+      label,
+      result,
+      req.startedAt,
+    );
   }
 
   /** Applies a 2xx response's directives, after its RESPONSE was queued (SPEC §4). */

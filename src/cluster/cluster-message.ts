@@ -5,7 +5,7 @@
  * so a player id or a reason may hold any byte, newlines included.
  */
 export const MessageKind = {
-  /** epoch, player, cmd, from, reqId | body: a direct push to the player's binding of `epoch`. */
+  /** cmd, from, n, then n × (player, epoch, reqId) | body: direct pushes to bindings of these epochs. */
   PUSH: 0x50, // 'P'
   /** epoch ('0': any), player, status, from, reqId, reason: kick the player's binding. */
   KICK: 0x4b, // 'K'
@@ -51,8 +51,8 @@ export function encodeMessage(kind: MessageKind, fields: readonly string[], body
 }
 
 /**
- * Decodes a message whose kind has `fixed` fields, plus, for GROUP and ACK, a count
- * field followed by that many pairs. Returns null for anything malformed.
+ * Decodes a message: its kind's fixed fields, then, for PUSH, GROUP and ACK, as many
+ * tuples as the last fixed field counts. Returns null for anything malformed.
  */
 export function decodeMessage(buf: Buffer): DecodedMessage | null {
   if (buf.length === 0) return null;
@@ -71,18 +71,26 @@ export function decodeMessage(buf: Buffer): DecodedMessage | null {
     return true;
   };
   for (let i = 0; i < fixed; i++) if (!read()) return null;
-  if (kind === MessageKind.GROUP || kind === MessageKind.ACK) {
+  const tuple = TUPLE_FIELDS[kind];
+  if (tuple !== undefined) {
     const n = Number(fields[fields.length - 1]);
     if (!Number.isInteger(n) || n < 0) return null;
-    for (let i = 0; i < n * 2; i++) if (!read()) return null;
+    for (let i = 0; i < n * tuple; i++) if (!read()) return null;
   }
   return { kind, fields, body: buf.subarray(at) };
 }
 
 const FIXED_FIELDS: Record<number, number> = {
-  [MessageKind.PUSH]: 5,
+  [MessageKind.PUSH]: 3,
   [MessageKind.KICK]: 6,
   [MessageKind.GROUP]: 4,
   [MessageKind.BROADCAST]: 3,
   [MessageKind.ACK]: 1,
+};
+
+/** Fields per counted entry, for the kinds that carry a list. */
+const TUPLE_FIELDS: Record<number, number> = {
+  [MessageKind.PUSH]: 3,
+  [MessageKind.GROUP]: 2,
+  [MessageKind.ACK]: 2,
 };

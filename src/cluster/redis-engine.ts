@@ -25,6 +25,8 @@ export const SEQ_BLOCK = 1_000;
 export const LEASE_REFRESH_MS = 10_000;
 /** A bound player's record outlives its node by retainMs plus this, if the node dies. */
 const LEASE_SLACK_MS = 3 * LEASE_REFRESH_MS;
+/** Players per push script call (a script blocks Redis while it runs: keep each short). */
+const ROUTE_CHUNK = 200;
 /** Bindings renewed per pipeline chunk. */
 const REFRESH_CHUNK = 500;
 
@@ -63,6 +65,13 @@ class Binding {
       this.settle = resolve;
     });
   }
+}
+
+/** One player of a push that needs Redis: where its result goes, and a binding to skip. */
+interface RouteJob {
+  index: number;
+  playerId: string;
+  notEpoch: string;
 }
 
 interface PendingUnbind {
@@ -403,83 +412,124 @@ export class RedisEngine implements Engine {
   // ---- push paths ----
 
   async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
-    const results = await Promise.all(players.map((p) => this.pushOne(p, cmd, body, offline)));
+    const results: PushResult[] = new Array(players.length);
+    const remote: RouteJob[] = [];
+    const held: Array<Promise<void>> = [];
+    players.forEach((playerId, index) => {
+      const b = this.bound.get(playerId);
+      if (b === undefined) {
+        remote.push({ index, playerId, notEpoch: '' });
+        return;
+      }
+      const settle = (r: number): void => {
+        if (r === PushAck.WRITTEN) results[index] = 'delivered';
+        else if (r === PushAck.WRITE_FAILED) results[index] = 'dropped';
+        else remote.push({ index, playerId, notEpoch: '' });
+      };
+      const r = this.deliver(b, cmd, body);
+      if (typeof r === 'number') settle(r);
+      else held.push(r.then(settle));
+    });
+    await Promise.all(held);
+    if (remote.length > 0) await this.route(remote, cmd, body, offline, 'route', results);
     for (const r of results) this.metrics.push.child('direct', r).inc();
     return results;
   }
 
-  private async pushOne(playerId: string, cmd: number, body: Buffer, offline: boolean): Promise<PushResult> {
-    const b = this.bound.get(playerId);
-    if (b !== undefined) {
-      const r = await this.deliver(b, cmd, body);
-      if (r === PushAck.WRITTEN) return 'delivered';
-      if (r === PushAck.WRITE_FAILED) return 'dropped';
-    }
-    return this.route(playerId, cmd, body, offline);
-  }
-
   /**
-   * Asks Redis where the player is: routed to its node (then waits for that node's ack),
-   * or queued, or dropped. A node that answers "not here" gets one more routing attempt
-   * past its epoch; a node that does not answer in time is taken as gone and the message
-   * is queued (it may then arrive twice, under the same seq, if that node was only slow).
+   * Asks Redis where the players are, in one script call per ROUTE_CHUNK players: each is
+   * routed to its node (then this waits for that node's ack), or queued, or dropped. A
+   * node that answers "not here" gets one more routing attempt past its epoch; a node
+   * that does not answer in time is taken as gone and the message is queued (it may then
+   * arrive twice, under the same seq, if that node was only slow).
    */
   private async route(
-    playerId: string,
+    jobs: RouteJob[],
     cmd: number,
     body: Buffer,
     offline: boolean,
-    mode: 'route' | 'store' = 'route',
-    notEpoch = '',
-  ): Promise<PushResult> {
+    mode: 'route' | 'store',
+    results: PushResult[],
+  ): Promise<void> {
     if (!this.connected) {
-      this.metrics.clusterRedisErrors.child('push').inc();
-      return 'dropped';
+      for (const j of jobs) results[j.index] = 'dropped';
+      this.metrics.clusterRedisErrors.child('push').inc(jobs.length);
+      return;
     }
-    const wait = mode === 'route' ? this.acks.open() : null;
+    const again: RouteJob[] = [];
+    const store: RouteJob[] = [];
+    const chunks: Array<Promise<void>> = [];
+    for (let at = 0; at < jobs.length; at += ROUTE_CHUNK) {
+      const chunk = jobs.slice(at, at + ROUTE_CHUNK);
+      chunks.push(this.routeChunk(chunk, cmd, body, offline, mode, results, again, store));
+    }
+    await Promise.all(chunks);
+    await Promise.all([
+      again.length > 0 ? this.route(again, cmd, body, offline, 'route', results) : null,
+      store.length > 0 ? this.route(store, cmd, body, offline, 'store', results) : null,
+    ]);
+  }
+
+  private async routeChunk(
+    jobs: RouteJob[],
+    cmd: number,
+    body: Buffer,
+    offline: boolean,
+    mode: 'route' | 'store',
+    results: PushResult[],
+    again: RouteJob[],
+    store: RouteJob[],
+  ): Promise<void> {
+    // Opened before the script runs: an ack can overtake the script's reply.
+    const waits = mode === 'route' ? jobs.map(() => this.acks.open()) : null;
     const startedAt = performance.now();
-    let reply: Awaited<ReturnType<ScriptCommands['gwPush']>>;
+    const { offline: bounds } = this.config.players;
+    const args: Array<string | number | Buffer> = [2 * jobs.length];
+    for (const j of jobs) args.push(this.keys.player(j.playerId), this.keys.queue(j.playerId));
+    args.push(this.keys.prefix, cmd, body, offline ? '1' : '0', bounds.maxMessages, bounds.maxBytes);
+    args.push(bounds.ttlMs, this.nodeId, mode);
+    for (const [k, j] of jobs.entries()) args.push(j.playerId, waits?.[k].id ?? '', j.notEpoch);
+    let reply: Array<string | number>;
     try {
-      reply = await this.cmd.gwPush(
-        this.keys.player(playerId),
-        this.keys.queue(playerId),
-        this.keys.prefix,
-        playerId,
-        cmd,
-        body,
-        offline ? '1' : '0',
-        this.config.players.offline.maxMessages,
-        this.config.players.offline.maxBytes,
-        this.config.players.offline.ttlMs,
-        this.nodeId,
-        wait?.id ?? '',
-        mode,
-        notEpoch,
-      );
+      reply = await this.cmd.gwPush(...args);
     } catch (err) {
-      if (wait) this.acks.cancel(wait.id);
+      if (waits) for (const w of waits) this.acks.cancel(w.id);
       this.redisError('push', err);
-      return 'dropped';
+      for (const j of jobs) results[j.index] = 'dropped';
+      return;
     }
-    const [result, , , overflow] = reply;
-    if (result !== 'routed') {
-      if (wait) this.acks.cancel(wait.id);
-      const expired = Number(reply[2]);
-      if (expired > 0) this.metrics.offlineDropped.child('expired').inc(expired);
-      if (Number(overflow) > 0) this.metrics.offlineDropped.child('overflow').inc(Number(overflow));
-      return result === 'cached' ? 'cached' : 'dropped';
-    }
-    this.msgOut.push.inc();
-    const ack = await wait!.outcome;
-    if (!ack.complete) {
-      this.metrics.clusterAckTimeouts.child('push').inc();
-      return this.route(playerId, cmd, body, offline, 'store');
-    }
-    this.metrics.clusterPushDuration.child().observe((performance.now() - startedAt) / 1000);
-    if (ack.sum === PushAck.WRITTEN) return 'delivered';
-    if (ack.sum === PushAck.WRITE_FAILED) return 'dropped';
-    // Not there any more: once more past that binding, then queue.
-    return this.route(playerId, cmd, body, offline, notEpoch === '' ? 'route' : 'store', String(reply[2]));
+    const routed: Array<Promise<void>> = [];
+    let routedCount = 0;
+    jobs.forEach((job, k) => {
+      const [result, , third, overflow] = reply.slice(4 * k, 4 * k + 4);
+      if (result !== 'routed') {
+        if (waits) this.acks.cancel(waits[k].id);
+        if (Number(third) > 0) this.metrics.offlineDropped.child('expired').inc(Number(third));
+        if (Number(overflow) > 0) this.metrics.offlineDropped.child('overflow').inc(Number(overflow));
+        results[job.index] = result === 'cached' ? 'cached' : 'dropped';
+        return;
+      }
+      routedCount++;
+      const epoch = String(third);
+      routed.push(
+        waits![k].outcome.then((ack) => {
+          if (!ack.complete) {
+            this.metrics.clusterAckTimeouts.child('push').inc();
+            store.push(job);
+          } else if (ack.sum === PushAck.WRITTEN) {
+            this.metrics.clusterPushDuration.child().observe((performance.now() - startedAt) / 1000);
+            results[job.index] = 'delivered';
+          } else if (ack.sum === PushAck.WRITE_FAILED) {
+            results[job.index] = 'dropped';
+          } else {
+            // Not there any more: once more past that binding, then queue.
+            (job.notEpoch === '' ? again : store).push({ ...job, notEpoch: epoch });
+          }
+        }),
+      );
+    });
+    if (routedCount > 0) this.msgOut.push.inc();
+    await Promise.all(routed);
   }
 
   async broadcast(cmd: number, body: Buffer): Promise<number> {
@@ -685,11 +735,14 @@ export class RedisEngine implements Engine {
     const f = m.fields;
     switch (m.kind) {
       case MessageKind.PUSH: {
-        // epoch, player, cmd, from, reqId
+        // cmd, from, n, n × (player, epoch, reqId)
         this.msgIn.push.inc();
-        const b = this.bound.get(f[1]);
-        const r = b === undefined ? PushAck.NOT_HERE : this.deliver(b, Number(f[2]), m.body, Number(f[0]));
-        this.answer(f[3], f[4], r);
+        const cmd = Number(f[0]);
+        for (let i = 3; i < f.length; i += 3) {
+          const b = this.bound.get(f[i]);
+          const r = b === undefined ? PushAck.NOT_HERE : this.deliver(b, cmd, m.body, Number(f[i + 1]));
+          this.answer(f[1], f[i + 2], r);
+        }
         return;
       }
       case MessageKind.KICK: {

@@ -24,21 +24,21 @@ local function alive(prefix, node, inst)
 end
 local function bodyLen(m) return #m - string.find(m, '|', 1, true) end
 local function expiresAt(m) return tonumber(string.match(m, '^(%d+),')) end
--- KEYS[1] player hash, KEYS[2] queue: drops expired messages from the head.
-local function trim(now)
-  local qb = tonumber(redis.call('HGET', KEYS[1], 'qb') or '0')
+-- Drops expired messages from the head of queue qk (player hash hk); returns bytes left, expired.
+local function trim(hk, qk, now)
+  local qb = tonumber(redis.call('HGET', hk, 'qb') or '0')
   local expired = 0
   while true do
-    local head = redis.call('LINDEX', KEYS[2], 0)
+    local head = redis.call('LINDEX', qk, 0)
     if not head then qb = 0; break end
     if expiresAt(head) > now then break end
-    redis.call('LPOP', KEYS[2])
+    redis.call('LPOP', qk)
     qb = qb - bodyLen(head)
     expired = expired + 1
   end
   return qb, expired
 end
--- KEYS[1] player hash, KEYS[2] queue: empties the queue, returning the unexpired messages.
+-- Empties the queue (KEYS[2]), returning the unexpired messages.
 local function drain(now)
   local items = redis.call('LRANGE', KEYS[2], 0, -1)
   redis.call('DEL', KEYS[2])
@@ -51,47 +51,87 @@ end
 `;
 
 /**
- * push — KEYS: player hash, queue. ARGV: prefix, player, cmd, body, offline ('1'|'0'),
- * maxMessages, maxBytes, ttlMs, from node, reqId, mode ('route'|'store'), notEpoch.
- * A player with no hash is unknown: dropped. In 'route' mode, a player bound on a live
- * node (whose binding epoch is not notEpoch) gets a PUSH message on that node's channel:
- * {'routed', node, epoch}. Otherwise, with offline '1', the message is queued under the
- * player's next seq: expired messages are trimmed first, then the oldest are dropped
- * until it fits maxMessages and maxBytes: {'cached', seq, expired, overflow}. A message
- * that can never fit, or offline '0': {'dropped', 0, expired, overflow}.
+ * push — KEYS: player hash and queue of each player (2 per player). ARGV: prefix, cmd,
+ * body, offline ('1'|'0'), maxMessages, maxBytes, ttlMs, from node, mode ('route'|'store'),
+ * then per player: player, reqId, notEpoch. Per player, four values:
+ *   {'routed', node, epoch, 0}   bound on a live node (binding epoch not notEpoch), in
+ *                                'route' mode: sent to that node in a PUSH message (one
+ *                                message per node for the whole call, body once);
+ *   {'cached', seq, expired, overflow}  queued under the player's next seq: expired
+ *                                messages trimmed first, then the oldest dropped until
+ *                                it fits maxMessages and maxBytes;
+ *   {'dropped', 0, expired, overflow}   unknown player (no hash), offline '0', or a
+ *                                message that can never fit.
+ * A node whose channel has no subscriber (its connection is down) is passed over: its
+ * players' messages are queued instead.
  */
 const PUSH = `${LIB}
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'dropped', 0, 0, 0} end
-if ARGV[11] == 'route' then
-  local h = redis.call('HMGET', KEYS[1], 'node', 'inst', 'epoch')
-  if h[3] and h[3] ~= ARGV[12] and alive(ARGV[1], h[1], h[2]) then
-    local msg = 'P' .. ns(h[3]) .. ns(ARGV[2]) .. ns(ARGV[3]) .. ns(ARGV[9]) .. ns(ARGV[10]) .. ARGV[4]
-    if redis.call('PUBLISH', ARGV[1] .. 'ch:' .. h[1], msg) > 0 then
-      return {'routed', h[1], h[3], 0}
+local prefix, cmd, body, offline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local maxMessages, maxBytes, ttlMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local from, mode = ARGV[8], ARGV[9]
+local n = (#ARGV - 9) / 3
+local now = nowMs()
+local function enqueue(i)
+  local hk, qk = KEYS[2 * i - 1], KEYS[2 * i]
+  if offline ~= '1' then return {'dropped', 0, 0, 0} end
+  local qb, expired = trim(hk, qk, now)
+  if maxMessages == 0 or #body > maxBytes then
+    redis.call('HSET', hk, 'qb', qb)
+    return {'dropped', 0, expired, 1}
+  end
+  local len, overflow = redis.call('LLEN', qk), 0
+  while len > 0 and (len >= maxMessages or qb + #body > maxBytes) do
+    qb = qb - bodyLen(redis.call('LPOP', qk))
+    len = len - 1
+    overflow = overflow + 1
+  end
+  if len == 0 then qb = 0 end
+  local seq = redis.call('HINCRBY', hk, 'seq', 1)
+  redis.call('RPUSH', qk, num(now + ttlMs) .. ',' .. num(seq) .. ',' .. cmd .. '|' .. body)
+  redis.call('HSET', hk, 'qb', qb + #body)
+  local ttl = redis.call('PTTL', hk)
+  if ttl > 0 then redis.call('PEXPIRE', qk, ttl) end
+  return {'cached', seq, expired, overflow}
+end
+local out, byNode, order, live = {}, {}, {}, {}
+for i = 1, n do
+  local hk = KEYS[2 * i - 1]
+  local player, reqId, notEpoch = ARGV[7 + 3 * i], ARGV[8 + 3 * i], ARGV[9 + 3 * i]
+  if redis.call('EXISTS', hk) == 0 then
+    out[i] = {'dropped', 0, 0, 0}
+  else
+    if mode == 'route' then
+      local h = redis.call('HMGET', hk, 'node', 'inst', 'epoch')
+      if h[3] and h[3] ~= notEpoch and h[1] and h[1] ~= '' then
+        local inst = live[h[1]]
+        if inst == nil then
+          inst = redis.call('GET', prefix .. 'node:' .. h[1]) or false
+          live[h[1]] = inst
+        end
+        if inst == h[2] then
+          local b = byNode[h[1]]
+          if not b then b = {entries = {}, players = {}}; byNode[h[1]] = b; order[#order + 1] = h[1] end
+          b.entries[#b.entries + 1] = ns(player) .. ns(h[3]) .. ns(reqId)
+          b.players[#b.players + 1] = i
+          out[i] = {'routed', h[1], h[3], 0}
+        end
+      end
     end
+    if not out[i] then out[i] = enqueue(i) end
   end
 end
-if ARGV[5] ~= '1' then return {'dropped', 0, 0, 0} end
-local now = nowMs()
-local body, maxMessages, maxBytes = ARGV[4], tonumber(ARGV[6]), tonumber(ARGV[7])
-local qb, expired = trim(now)
-if maxMessages == 0 or #body > maxBytes then
-  redis.call('HSET', KEYS[1], 'qb', qb)
-  return {'dropped', 0, expired, 1}
+for _, node in ipairs(order) do
+  local b = byNode[node]
+  local msg = 'P' .. ns(cmd) .. ns(from) .. ns(#b.entries) .. table.concat(b.entries) .. body
+  if redis.call('PUBLISH', prefix .. 'ch:' .. node, msg) == 0 then
+    for _, i in ipairs(b.players) do out[i] = enqueue(i) end
+  end
 end
-local len, overflow = redis.call('LLEN', KEYS[2]), 0
-while len > 0 and (len >= maxMessages or qb + #body > maxBytes) do
-  qb = qb - bodyLen(redis.call('LPOP', KEYS[2]))
-  len = len - 1
-  overflow = overflow + 1
+local flat = {}
+for i = 1, n do
+  for j = 1, 4 do flat[#flat + 1] = out[i][j] end
 end
-if len == 0 then qb = 0 end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('RPUSH', KEYS[2], num(now + tonumber(ARGV[8])) .. ',' .. num(seq) .. ',' .. ARGV[3] .. '|' .. body)
-redis.call('HSET', KEYS[1], 'qb', qb + #body)
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return {'cached', seq, expired, overflow}
+return flat
 `;
 
 /**
@@ -274,7 +314,7 @@ return redis.call('SCARD', KEYS[1])
  */
 const INFO = `${LIB}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local qb, expired = trim(nowMs())
+local qb, expired = trim(KEYS[1], KEYS[2], nowMs())
 redis.call('HSET', KEYS[1], 'qb', qb)
 local h = redis.call('HMGET', KEYS[1], 'node', 'inst', 'sess', 'seq', 'cur', 'last')
 local online = 0
@@ -282,8 +322,9 @@ if alive(ARGV[1], h[1], h[2]) then online = 1 end
 return {online, h[1] or '', h[3] or '', h[4] or '0', h[5] or '0', h[6] or '0', redis.call('LLEN', KEYS[2]), expired}
 `;
 
-const SCRIPTS = {
-  gwPush: { numberOfKeys: 2, lua: PUSH },
+const SCRIPTS: Record<string, { numberOfKeys?: number; lua: string }> = {
+  // Variable keys: the call passes their number first.
+  gwPush: { lua: PUSH },
   gwBind: { numberOfKeys: 3, lua: BIND },
   gwUnbind: { numberOfKeys: 2, lua: UNBIND },
   gwReserve: { numberOfKeys: 1, lua: RESERVE },
@@ -303,7 +344,7 @@ type BufferReply = Buffer | number | null | BufferReply[];
 
 /** The scripts as commands on a client (ioredis sends EVALSHA, and EVAL after a NOSCRIPT). */
 export interface ScriptCommands {
-  gwPush: Call<[string, string | number, string | number, number]>;
+  gwPush: Call<Array<string | number>>;
   gwBindBuffer: Call<[number, Buffer, Buffer, number, Buffer[]]>;
   gwUnbind: Call<number>;
   gwReserve: Call<[string, string] | null>;

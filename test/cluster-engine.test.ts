@@ -16,7 +16,7 @@ import {
   uniquePrefix,
   until,
 } from './support/engine-harness.js';
-import { RedisServer } from './support/redis-server.js';
+import { freePort, RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;
 beforeAll(async () => {
@@ -245,6 +245,29 @@ describe('failures', () => {
 });
 
 describe('Redis outage', () => {
+  it('a node started while Redis is down starts not ready, and is ready once Redis appears', async () => {
+    const port = await freePort();
+    const startedAt = Date.now();
+    const a = await startNode(nodeConfig('redis', 'early', `redis://127.0.0.1:${port}`, uniquePrefix()));
+    started.push(a);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect(a.engine.ready).toBe(false);
+    const c = await a.login('early-bird');
+    expect(await a.engine.push(['early-bird', 'other'], 1, B('x'), true)).toEqual(['dropped', 'dropped']);
+    const late = await RedisServer.start(port);
+    try {
+      await until(() => a.engine.ready, 8_000, 'ready');
+      // The login made meanwhile was registered: it now gets pushes.
+      expect(await a.engine.player('early-bird')).toMatchObject({ online: true, node: 'early' });
+      expect(await a.engine.push(['early-bird'], 1, B('now'), true)).toEqual(['delivered']);
+      expect(pushes(c)).toEqual([[1, 'now']]);
+    } finally {
+      await a.stop();
+      started.splice(started.indexOf(a), 1);
+      await late.stop();
+    }
+  }, 30_000);
+
   it('keeps serving its own sessions, reports not ready, re-registers its players when Redis is back', async () => {
     const local = await RedisServer.start();
     const prefix = uniquePrefix();

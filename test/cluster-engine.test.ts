@@ -234,6 +234,18 @@ describe('failures', () => {
     }
   });
 
+  it('pushes queued while a node subscriber reconnects are replayed to its sessions', async () => {
+    const [a, b] = await cluster(2);
+    const c = await b.login('blip');
+    await redis.command('CLIENT KILL TYPE pubsub');
+    // Before b resubscribes the publish finds no receiver and the push is queued; after, delivered.
+    const [result] = await a.engine.push(['blip'], 1, B('through'), true);
+    expect(['cached', 'delivered']).toContain(result);
+    await until(() => a.engine.ready && b.engine.ready, 5_000, 'resubscribed');
+    await until(() => c.conn.frames.some((f) => f.type === FrameType.PUSH), 3_000, 'replayed');
+    expect(pushes(c)).toEqual([[result === 'cached' ? 1001 : 1, 'through']]);
+  });
+
   it('players of a node whose heartbeat expired count as offline', async () => {
     const [a] = await cluster(1);
     const prefix = a.config.cluster.redis.keyPrefix;

@@ -195,8 +195,13 @@ export class RedisEngine implements Engine {
       this.updateGauge();
     });
     this.sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onMessage(message));
-    this.sub.on('ready', () => this.updateGauge());
-    this.sub.on('close', () => this.updateGauge());
+    // Messages for this node published while its subscriber was away found no receiver and
+    // were queued: re-registering replays them to the sessions it still holds.
+    this.sub.on('ready', () => this.register());
+    this.sub.on('close', () => {
+      this.registered = false;
+      this.updateGauge();
+    });
     // Subscribed before anything is bound here, so no message for this node is missed.
     const subscribed = this.sub.subscribe(this.keys.channel(this.nodeId), this.keys.broadcast);
     const waitMs = 5 * this.config.cluster.redis.commandTimeoutMs;

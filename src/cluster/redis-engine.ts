@@ -204,7 +204,7 @@ export class RedisEngine implements Engine {
     });
     // Subscribed before anything is bound here, so no message for this node is missed.
     const subscribed = this.sub.subscribe(this.keys.channel(this.nodeId), this.keys.broadcast);
-    const waitMs = 5 * this.config.cluster.redis.commandTimeoutMs;
+    const waitMs = 2 * this.config.cluster.redis.commandTimeoutMs;
     await Promise.allSettled([this.cmd.connect(), this.sub.connect(), withTimeout(subscribed, waitMs)]);
     subscribed.catch(() => {});
     await this.heartbeat();

@@ -160,7 +160,7 @@ export function nodeConfig(
   return {
     node: { id: nodeId },
     listen: { tcp: null, api: '127.0.0.1:0' },
-    cluster: { engine: kind, redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 500 } },
+    cluster: { engine: kind, redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 1_000 } },
     ...overrides,
   };
 }

@@ -49,7 +49,7 @@ export class GatewayProcess {
       players: { retainMs: 60_000 },
       cluster: {
         engine: 'redis',
-        redis: { url: options.redisUrl, keyPrefix: options.keyPrefix, commandTimeoutMs: 500 },
+        redis: { url: options.redisUrl, keyPrefix: options.keyPrefix, commandTimeoutMs: 2_000 },
       },
       shutdown: { drainMs: 500 },
       log: { level: 'info' },

@@ -120,6 +120,10 @@ describe('Redis killed and restarted under live sessions', () => {
     const metrics = await (await fetch(`${a.apiUrl}/metrics`)).text();
     expect(metrics).toMatch(/gateway_cluster_redis_connected 0/);
     expect(metrics).toMatch(/gateway_push_total\{kind="direct",result="dropped"\} [1-9]/);
+    // What cannot be answered without Redis says so: 503, to be retried.
+    const lookup = await a.api('GET', '/v1/players/pb');
+    expect(lookup.status).toBe(503);
+    expect(lookup.body).toMatchObject({ error: 'engine_unavailable' });
 
     await redis.restart();
     const took = await eventually(

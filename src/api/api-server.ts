@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Engine } from '../cluster/engine.js';
+import { EngineUnavailableError } from '../cluster/engine-unavailable.js';
 import type { Address, GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { ApiError, invalid } from './api-error.js';
@@ -106,7 +107,12 @@ export class ApiServer {
         res.end(out.text);
       } else if (out instanceof Unready) send(res, 503, out.body);
       else send(res, 200, out);
-    } catch (err) {
+    } catch (thrown) {
+      // Shared state out of reach (Redis down): the request may succeed later, so 503.
+      const err =
+        thrown instanceof EngineUnavailableError
+          ? new ApiError(503, 'engine_unavailable', `${thrown.message}; retry later`)
+          : thrown;
       if (!(err instanceof ApiError)) throw err;
       if (err.httpStatus === 413) res.setHeader('connection', 'close');
       send(res, err.httpStatus, { error: err.code, message: err.message });

@@ -1,9 +1,12 @@
-// Checks the monitoring deliverables under deploy/ against each other and against the list of
-// metrics the gateway exports (docs/metrics.md):
+// Checks the monitoring deliverables under deploy/ against each other and against the metrics
+// the gateway exports:
 // - promtool validates the alert rules and the example Prometheus config, and runs the rule unit
 //   tests of deploy/prometheus/alerts.test.yml;
-// - every query of the Grafana dashboard and of the alert rules names only metrics of the list
-//   below, so renaming a metric without updating deploy/ breaks this test.
+// - every query of the Grafana dashboard and of the alert rules names only metrics that a real
+//   GatewayMetrics registry exports (src/metrics/metrics.ts), so renaming a metric without
+//   updating deploy/ breaks this test;
+// - every gateway_* metric of that registry is shown by the dashboard and documented in
+//   docs/metrics.md, so adding one without both breaks it too.
 //
 // promtool comes from the Debian package "prometheus" (apt-get install -y prometheus) or from a
 // Prometheus release tarball; set PROMTOOL to use another binary. Without it the promtool tests
@@ -16,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { GatewayMetrics, type GaugeSources } from '../src/metrics/metrics.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const file = (p: string) => join(root, p);
@@ -29,29 +33,33 @@ const DOC = 'docs/metrics.md';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal.
 const DS_UID = '${datasource}';
 
-/** What the gateway exports (prom-client), by name. Keep in step with docs/metrics.md. */
-const GATEWAY_METRICS: Record<string, 'counter' | 'gauge' | 'histogram'> = {
-  gateway_requests_total: 'counter',
-  gateway_bytes_in_total: 'counter',
-  gateway_bytes_out_total: 'counter',
-  gateway_errors_total: 'counter',
-  gateway_backend_errors_total: 'counter',
-  gateway_request_duration_seconds: 'histogram',
-  gateway_backend_duration_seconds: 'histogram',
-  gateway_sessions_current: 'gauge',
-  gateway_requests_in_flight: 'gauge',
-  gateway_push_total: 'counter',
-  gateway_offline_messages: 'gauge',
-  gateway_offline_dropped_total: 'counter',
-  gateway_kicks_total: 'counter',
-  gateway_heartbeat_timeouts_total: 'counter',
-  gateway_connections_rejected_total: 'counter',
-  gateway_backend_pool_pending: 'gauge',
-  gateway_backend_pool_connected: 'gauge',
-  gateway_players: 'gauge',
-  gateway_events_total: 'counter',
-  gateway_build_info: 'gauge',
-};
+type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+/** The metrics a gateway registers itself (no prom-client default metrics), from a real registry. */
+function registeredMetrics() {
+  const sources: GaugeSources = {
+    sessions: () => ({ connected: 0, authed: 0 }),
+    inFlight: () => 0,
+    players: () => ({ online: 0, offline: 0 }),
+    offlineMessages: () => 0,
+    pools: () => [],
+  };
+  return new GatewayMetrics(sources, { defaultMetrics: false }).registry.getMetricsAsArray();
+}
+
+/**
+ * What the gateway exports, by name: read from src/metrics/metrics.ts, so a metric added there
+ * without dashboard and docs/metrics.md coverage fails this test.
+ */
+function gatewayMetrics(): Record<string, MetricKind> {
+  const out: Record<string, MetricKind> = {};
+  for (const m of registeredMetrics()) {
+    // prom-client types `type` as a numeric enum; at run time it is the text-format type.
+    if (m.name.startsWith('gateway_')) out[m.name] = String(m.type) as MetricKind;
+  }
+  return out;
+}
+const GATEWAY_METRICS = gatewayMetrics();
 
 /** prom-client's default metrics (no prefix) that deploy/ uses. */
 const RUNTIME_METRICS = [
@@ -191,6 +199,29 @@ describe('promqlSelectors (the scanner this test relies on)', () => {
   });
 });
 
+describe('gateway metrics (read from src/metrics/metrics.ts)', () => {
+  it('come from the registry with a counter, gauge or histogram type, the seed metrics among them', () => {
+    const names = Object.keys(GATEWAY_METRICS);
+    expect(names.length).toBeGreaterThanOrEqual(25);
+    for (const [name, type] of Object.entries(GATEWAY_METRICS)) {
+      expect(['counter', 'gauge', 'histogram'], `${name}: type`).toContain(type);
+    }
+    expect(GATEWAY_METRICS).toMatchObject({
+      gateway_requests_total: 'counter',
+      gateway_request_duration_seconds: 'histogram',
+      gateway_sessions_current: 'gauge',
+      gateway_build_info: 'gauge',
+    });
+  });
+
+  it('all carry the gateway_ prefix, so none escapes the coverage checks below', () => {
+    const unprefixed = registeredMetrics()
+      .map((m) => m.name)
+      .filter((n) => !n.startsWith('gateway_'));
+    expect(unprefixed).toEqual([]);
+  });
+});
+
 // ------------------------------------------------------------------------------------ promtool
 
 function findPromtool(): string | null {
@@ -295,17 +326,32 @@ describe('Grafana dashboard', () => {
     expect(query.replace(/\s+/g, '')).toBe('label_values(gateway_build_info,instance)');
   });
 
-  it('has the rows of the seed: overview, per cmd, players, backends, push & sessions, resources', () => {
+  it('has the rows of the seed (overview, per cmd, players, backends, push & sessions, resources) and cluster', () => {
     const rows = panels.filter((p) => p.type === 'row').map((p) => p.title);
-    expect(rows).toEqual(['Overview', 'Per cmd', 'Players', 'Backends', 'Push & sessions', 'Resources']);
+    expect(rows).toEqual([
+      'Overview',
+      'Per cmd',
+      'Players',
+      'Backends',
+      'Push & sessions',
+      'Resources',
+      'Cluster (Redis)',
+    ]);
   });
 
-  it('gives every panel a unique id and a place on the 24-column grid', () => {
+  it('gives every panel a unique id and a place of its own on the 24-column grid', () => {
     const ids = panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const p of panels) {
       expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
       expect(p.gridPos.h, p.title).toBeGreaterThan(0);
+    }
+    const overlap = (a: Panel['gridPos'], b: Panel['gridPos']) =>
+      a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    for (const [i, a] of panels.entries()) {
+      for (const b of panels.slice(i + 1)) {
+        expect(overlap(a.gridPos, b.gridPos), `"${a.title}" overlaps "${b.title}"`).toBe(false);
+      }
     }
   });
 

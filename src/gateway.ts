@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { LifecycleEvents } from './player/lifecycle-events.js';
 import { PluginHost } from './plugins/plugin-host.js';
-import { Status, type StatusCode } from './protocol/status.js';
+import { Status } from './protocol/status.js';
 import { BackendClient } from './routing/backend-client.js';
 import { Forwarder } from './routing/forwarder.js';
 import { RouteTable } from './routing/route-table.js';
@@ -131,11 +131,6 @@ export class Gateway implements SessionHost {
     return this.state === 'running' && this.engine.ready;
   }
 
-  /** Adds a transport before start (the WebSocket acceptor registers itself this way). */
-  addTransport(transport: Transport): void {
-    this.transports.push(transport);
-  }
-
   async start(): Promise<BoundAddresses> {
     await this.engine.start();
     // Every plugin is set up before anything listens; one that fails stops the start.
@@ -191,9 +186,12 @@ export class Gateway implements SessionHost {
     await Promise.all([
       ...this.transports.map((t) => t.close()),
       this.api.close(),
-      new Promise<void>((resolve) =>
-        this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve(),
-      ),
+      new Promise<void>((resolve) => {
+        if (this.metricsServer === null || !this.metricsServer.listening) return resolve();
+        this.metricsServer.close(() => resolve());
+        // A scraper's keep-alive connection would hold close() open until it idles out.
+        this.metricsServer.closeAllConnections();
+      }),
     ]);
   }
 
@@ -240,8 +238,6 @@ export class Gateway implements SessionHost {
   onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void {
     this.forwarder.handle(session, type, cmd, seq, body);
   }
-
-  onKicked(_session: Session, _status: StatusCode): void {}
 
   onClosed(session: Session): void {
     this.plugins.sessionClosed(session);

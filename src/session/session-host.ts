@@ -1,5 +1,4 @@
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { StatusCode } from '../protocol/status.js';
 import type { Session } from './session.js';
 
 /** Limits every session reads; one shared object, so a session carries only a pointer. */
@@ -16,8 +15,6 @@ export interface SessionHost {
   readonly metrics: GatewayMetrics;
   /** A REQUEST or NOTIFY frame arrived. `body` is a view into the read it came in; it stays valid. */
   onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void;
-  /** The session sent KICK `status` and is closing. */
-  onKicked(session: Session, status: StatusCode): void;
   /** The connection is gone (after a KICK or not). Called exactly once. */
   onClosed(session: Session): void;
 }

@@ -260,7 +260,6 @@ export class Session implements Flushable {
     this.connection.end();
     const { connection } = this;
     setTimeout(() => connection.destroy(), KICK_LINGER_MS).unref();
-    this.host.onKicked(this, status);
   }
 
   /** Called once by the transport when the connection is gone. */

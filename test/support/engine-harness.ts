@@ -90,7 +90,6 @@ export class EngineNode {
       limits,
       metrics: this.metrics,
       onRequest: () => {},
-      onKicked: () => {},
       onClosed: (session) => {
         this.sessions.remove(session);
         if (session.playerId !== null) {

@@ -8,7 +8,9 @@
  * what to compare across runs: the machine is shared and absolute numbers drift.
  *
  * Each is run ROUNDS times, interleaved, and the median is reported, so a burst of
- * noise from another process skews one sample, not the result.
+ * noise from another process skews one sample, not the result. The metrics cost is
+ * printed both as throughput and as gateway CPU per request; on a shared 2-core machine
+ * the throughput of separate runs varies by ±5 %, so read the two together.
  *
  * env: REQUESTS (default 60000), CONNECTIONS (50), WINDOW (8), POOL (32), ROUNDS (3)
  */
@@ -74,12 +76,17 @@ log: { level: warn }
   const port = Number(listening.tcp.split(':').pop());
   await runLoad(port, Math.ceil(REQUESTS / 10)); // warm-up: JIT, pools, connections
   let scrapes = 0;
+  const scrapeMs: number[] = [];
   const scraper = scrape
     ? setInterval(() => {
+        const t0 = performance.now();
         fetch(`http://${listening.api}/metrics`)
           .then((r) => r.text())
           .then(
-            () => scrapes++,
+            () => {
+              scrapes++;
+              scrapeMs.push(performance.now() - t0);
+            },
             () => {},
           );
       }, 1_000)
@@ -89,11 +96,13 @@ log: { level: warn }
   const cpu = cpuSeconds(child.pid!) - cpu0;
   if (scraper) clearInterval(scraper);
   await stop(child);
+  scrapeMs.sort((a, b) => a - b);
   return {
     ...load,
     rps: load.requests / load.seconds,
     cpuMicrosPerRequest: (cpu * 1e6) / load.requests,
     scrapes,
+    scrapeMs: scrapeMs[Math.floor(scrapeMs.length / 2)] ?? 0,
   };
 }
 
@@ -136,6 +145,7 @@ const summary = (runs: GatewayResult[]) => ({
   cpuMicrosPerRequest: median(runs, (r) => r.cpuMicrosPerRequest),
   errors: runs.reduce((n, r) => n + r.errors, 0),
   scrapes: runs.reduce((n, r) => n + r.scrapes, 0),
+  scrapeMs: median(runs, (r) => r.scrapeMs),
 });
 const withMetrics = summary(metricsRuns);
 const noMetrics = summary(bareRuns);
@@ -154,5 +164,8 @@ console.log(
 );
 console.log(
   `throughput, metrics scraped ÷ disabled: ${(withMetrics.rps / noMetrics.rps).toFixed(3)}× (target ≥ 0.95×; ${withMetrics.scrapes} scrapes)`,
+);
+console.log(
+  `CPU per request, metrics scraped ÷ disabled: ${(withMetrics.cpuMicrosPerRequest / noMetrics.cpuMicrosPerRequest).toFixed(3)}×; one scrape under load answers in ${withMetrics.scrapeMs.toFixed(1)} ms (median)`,
 );
 process.exit(0);

@@ -16,6 +16,7 @@ import type { Session } from './session/session.js';
 import type { SessionHost, SessionLimits } from './session/session-host.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
+import { listen } from './transport/listen.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WsTransport } from './transport/ws-transport.js';
 
@@ -195,7 +196,7 @@ export class Gateway implements SessionHost {
     ]);
   }
 
-  private listenMetrics(at: Address): Promise<string> {
+  private async listenMetrics(at: Address): Promise<string> {
     const server = createServer((req, res) => {
       if (req.url !== '/metrics') {
         res.writeHead(404).end();
@@ -207,13 +208,7 @@ export class Gateway implements SessionHost {
       );
     });
     this.metricsServer = server;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: at.host, port: at.port }, () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a !== null ? format({ host: a.address, port: a.port }) : '');
-      });
-    });
+    return format(await listen(server, at, 511));
   }
 
   stats(): Record<string, unknown> {

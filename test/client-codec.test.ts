@@ -118,6 +118,7 @@ describe('status names and GatewayError', () => {
 describe('the client is browser-safe', () => {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   const clientDir = join(root, 'src/client');
+  const SHARED_TABLES = ['src/protocol/status.ts', 'src/protocol/frame-type.ts'];
   const files = readdirSync(clientDir).filter((f) => f.endsWith('.ts'));
 
   it.each(files)('%s imports nothing from Node or outside the client at load time', (file) => {
@@ -129,9 +130,9 @@ describe('the client is browser-safe', () => {
     for (const spec of imports) {
       expect(spec.startsWith('.'), `${file} imports ${spec}`).toBe(true);
       const target = relative(root, resolve(clientDir, spec.replace(/\.js$/, '.ts')));
-      // status.ts is a table without imports, shared with the gateway.
+      // status.ts and frame-type.ts are tables without imports, shared with the gateway.
       expect(
-        target.startsWith('src/client/') || target === 'src/protocol/status.ts',
+        target.startsWith('src/client/') || SHARED_TABLES.includes(target),
         `${file} imports ${target}`,
       ).toBe(true);
     }
@@ -140,7 +141,9 @@ describe('the client is browser-safe', () => {
     expect(code).not.toMatch(/\brequire\(/);
   });
 
-  it('src/protocol/status.ts imports nothing', () => {
-    expect(readFileSync(join(root, 'src/protocol/status.ts'), 'utf8')).not.toMatch(/^import /m);
+  it.each(SHARED_TABLES)('%s imports nothing and uses no Buffer', (file) => {
+    const source = readFileSync(join(root, file), 'utf8');
+    expect(source).not.toMatch(/^import /m);
+    expect(source.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '')).not.toMatch(/\bBuffer\b/);
   });
 });

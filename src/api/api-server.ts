@@ -6,6 +6,7 @@ import type { Engine } from '../cluster/engine.js';
 import { EngineUnavailableError } from '../cluster/engine-unavailable.js';
 import type { Address, GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
+import { type BoundAddress, listen } from '../transport/listen.js';
 import { ApiError, invalid } from './api-error.js';
 import { readBody } from './request-body.js';
 import { groupName, kickBody, membersBody, messageBody, pushBody } from './schemas.js';
@@ -69,16 +70,8 @@ export class ApiServer {
     this.server.keepAliveTimeout = 65_000;
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.address.host, port: this.address.port }, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        if (a === null || typeof a === 'string') return reject(new Error('api listener has no address'));
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listen(this.server, this.address, 511);
   }
 
   close(): Promise<void> {

@@ -4,23 +4,9 @@
  * src/protocol/ and is tuned for Buffers; test/client-codec.test.ts checks the two agree.
  */
 
-/** Frame types of SPEC §3 (the same numbers as the gateway's FrameType). */
-export const FrameType = {
-  HELLO: 1,
-  REQUEST: 2,
-  RESPONSE: 3,
-  NOTIFY: 4,
-  PUSH: 5,
-  PING: 6,
-  PONG: 7,
-  KICK: 8,
-} as const;
-export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+import { FrameType, HEADER_BYTES, MIN_LENGTH } from '../protocol/frame-type.js';
 
-/** Bytes before the body: length u32, type u8, flags u8, status u16, cmd u32, seq u32. */
-export const HEADER_BYTES = 16;
-/** The length field counts the 12 header bytes after it plus the body. */
-const MIN_LENGTH = 12;
+export { FrameType, HEADER_BYTES };
 
 export interface WireFrame {
   type: number;

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Address } from '../config/schema.js';
 import type { AcceptHandler, Connection, ConnectionEvents, Transport } from './connection.js';
+import { type BoundAddress, listen } from './listen.js';
 
 const KEEPALIVE_INITIAL_DELAY_MS = 30_000;
 
@@ -55,16 +56,8 @@ export class TcpTransport implements Transport {
     });
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.address.host, port: this.address.port, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        if (a === null || typeof a === 'string') return reject(new Error('tcp listener has no address'));
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listen(this.server, this.address);
   }
 
   /** Stops accepting at once. (server.close's callback would wait for every open connection.) */

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Address } from '../config/schema.js';
 import type { AcceptHandler, Connection, ConnectionEvents, Transport } from './connection.js';
+import { type BoundAddress, listen } from './listen.js';
 
 const KEEPALIVE_INITIAL_DELAY_MS = 30_000;
 /** The SPEC §3 length field: the frame is this many bytes plus the field itself. */
@@ -132,16 +133,8 @@ export class WsTransport implements Transport {
     this.pending.delete(socket);
   }
 
-  listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: this.address.host, port: this.address.port, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        const a = this.server.address();
-        if (a === null || typeof a === 'string') return reject(new Error('ws listener has no address'));
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+  listen(): Promise<BoundAddress> {
+    return listen(this.server, this.address);
   }
 
   /**

@@ -80,7 +80,7 @@ export class Gateway implements SessionHost {
       },
       { defaultMetrics: config.metrics.enabled },
     );
-    this.backends = new BackendClient(config.targets, config.node.id);
+    this.backends = new BackendClient(config.targets, config.node.id, this.log);
     this.sessions = new SessionManager(config, this, this.metrics);
     const eventsTarget =
       config.events.target === null ? null : this.backends.targets.get(config.events.target)!;

@@ -131,6 +131,11 @@ export class BackendCall implements Dispatcher.DispatchHandler {
     this.finish(timedOut ? CallOutcome.TIMEOUT : CallOutcome.UNAVAILABLE, err);
   }
 
+  /** Refuses the call before it is sent: its target's circuit is open. */
+  refuse(): void {
+    this.finish(CallOutcome.UNAVAILABLE, new CircuitOpenError(this.target.name));
+  }
+
   /** Called by the deadline sweep: answers now; aborts the HTTP request if it started. */
   expire(): void {
     if (this.done) return;
@@ -150,3 +155,13 @@ export class BackendCall implements Dispatcher.DispatchHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The error of a call refused because its target's circuit is open. */
+export class CircuitOpenError extends Error {
+  override name = 'CircuitOpenError';
+  constructor(target: string) {
+    super(
+      `circuit open: ${target} failed to connect repeatedly; calls are refused until a probe gets through`,
+    );
+  }
+}

@@ -1,6 +1,8 @@
+import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
-import { BackendCall, type CallDone } from './backend-call.js';
+import { BackendCall, type CallDone, CallOutcome, CircuitOpenError } from './backend-call.js';
 import { BackendTarget } from './backend-target.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 
 /** Fields of one forwarded request that become the SPEC §4 headers. */
 export interface ForwardInfo {
@@ -31,6 +33,7 @@ export class BackendClient {
   constructor(
     config: GatewayConfig['targets'],
     private readonly nodeId: string,
+    private readonly log: Logger,
   ) {
     for (const [name, t] of Object.entries(config)) {
       const target = new BackendTarget(name, t);
@@ -49,6 +52,7 @@ export class BackendClient {
     const list = this.heads.get(target)!;
     const call = new BackendCall(target, (c) => {
       this.unlink(list, c);
+      if (target.circuit !== null) this.record(target.circuit, c);
       onDone(c);
     });
     // Link at the tail: calls of one target share its timeout, so the list stays sorted.
@@ -77,12 +81,34 @@ export class BackendClient {
     ];
     if (info.playerId !== null) headers.push('x-gateway-player', info.playerId);
     if (info.extraHeaders) headers.push(...info.extraHeaders);
+    if (target.circuit !== null && !target.circuit.allow(Date.now())) {
+      call.refuse();
+      return call;
+    }
     try {
       target.pool.dispatch({ method: 'POST', path: target.path(info.cmd), headers, body }, call);
     } catch (err) {
       call.onError(err as Error);
     }
     return call;
+  }
+
+  /** Feeds a finished call's outcome to its target's circuit breaker; logs when it flips. */
+  private record(circuit: CircuitBreaker, call: BackendCall): void {
+    if (call.error instanceof CircuitOpenError) return;
+    const target = call.target.name;
+    if (call.outcome === CallOutcome.RESPONSE) {
+      if (circuit.reached()) this.log.warn({ target }, 'circuit closed: the backend answers again');
+      return;
+    }
+    const opened =
+      call.outcome === CallOutcome.UNAVAILABLE ? circuit.failed(Date.now()) : circuit.timedOut(Date.now());
+    if (opened) {
+      this.log.error(
+        { target, err: call.error?.message },
+        'circuit open: refusing calls until a probe connects',
+      );
+    }
   }
 
   private unlink(list: { head: BackendCall | null; tail: BackendCall | null }, c: BackendCall): void {

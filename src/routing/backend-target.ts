@@ -1,12 +1,15 @@
 import { Pool } from 'undici';
 import type { TargetConfig } from '../config/schema.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 
 /**
  * One named backend service: its URL (with the `{cmd}` placeholder split out once),
- * its timeout and its own undici connection pool.
+ * its timeout, its own undici connection pool and its circuit breaker.
  */
 export class BackendTarget {
   readonly pool: Pool;
+  /** Null when targets.<name>.circuitBreaker.failures is 0. */
+  readonly circuit: CircuitBreaker | null;
   readonly timeoutMs: number;
   private readonly pathHead: string;
   private readonly pathTail: string | null;
@@ -21,13 +24,17 @@ export class BackendTarget {
     this.pathHead = at < 0 ? path : path.slice(0, at);
     this.pathTail = at < 0 ? null : path.slice(at + 7).replaceAll('__CMD__', '{cmd}');
     this.timeoutMs = config.timeoutMs;
+    const { failures, openMs } = config.circuitBreaker;
+    this.circuit = failures > 0 ? new CircuitBreaker(failures, openMs) : null;
     this.pool = new Pool(url.origin, {
       connections: config.connections,
       keepAliveTimeout: config.keepAliveMs,
       // Our own deadline (timeoutMs) covers queueing too; these only back it up.
       headersTimeout: config.timeoutMs + 1_000,
       bodyTimeout: config.timeoutMs + 1_000,
-      connectTimeout: Math.min(config.timeoutMs, 10_000),
+      // Well under timeoutMs, so an unreachable host is a connect error (which the circuit
+      // breaker counts) rather than a timeout. A healthy connect takes milliseconds.
+      connectTimeout: Math.min(config.timeoutMs, 1_000),
     });
   }
 

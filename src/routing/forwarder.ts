@@ -8,7 +8,7 @@ import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
 import { AdmittedRequest } from './admitted-request.js';
-import { type BackendCall, CallOutcome, type Directives } from './backend-call.js';
+import { type BackendCall, CallOutcome, CircuitOpenError, type Directives } from './backend-call.js';
 import type { BackendClient } from './backend-client.js';
 import type { BackendTarget } from './backend-target.js';
 import type { RouteTable } from './route-table.js';
@@ -113,7 +113,8 @@ export class Forwarder {
       this.metrics.backendErrors.child(target, '0', 'timeout').inc();
     } else if (call.outcome === CallOutcome.UNAVAILABLE) {
       status = Status.BACKEND_UNAVAILABLE;
-      this.metrics.backendErrors.child(target, '0', 'connect_error').inc();
+      const open = call.error instanceof CircuitOpenError;
+      this.metrics.backendErrors.child(target, '0', open ? 'circuit_open' : 'connect_error').inc();
     } else if (call.statusCode < 200 || call.statusCode > 299) {
       httpStatus = call.statusCode;
       status =
@@ -133,7 +134,10 @@ export class Forwarder {
       this.metrics.error(row.errorType!);
       // Timeouts, unreachable backends and 5xx are the operator's problem: error level.
       // A 4xx is the application saying no (a wrong password): debug only.
-      const serious = call.outcome !== CallOutcome.RESPONSE || (httpStatus ?? 0) >= 500;
+      // Refusals by an open circuit are logged once, when it opens (BackendClient).
+      const serious =
+        (call.outcome !== CallOutcome.RESPONSE && !(call.error instanceof CircuitOpenError)) ||
+        (httpStatus ?? 0) >= 500;
       if (serious || this.debug) {
         this.log[serious ? 'error' : 'debug'](
           {

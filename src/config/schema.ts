@@ -29,9 +29,7 @@ const target = z.strictObject({
   /** Idle keep-alive of pooled connections; keep it below the backend's idle timeout. */
   keepAliveMs: positive.default(4_000),
   /** Connect errors in a row that open the circuit (0: never), and how long it stays open. */
-  circuitBreaker: z
-    .strictObject({ failures: ms.default(5), openMs: positive.default(1_000) })
-    .prefault({}),
+  circuitBreaker: z.strictObject({ failures: ms.default(5), openMs: positive.default(1_000) }).prefault({}),
 });
 
 export const configSchema = z.strictObject({

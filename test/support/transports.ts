@@ -1,47 +1,28 @@
 import WebSocket from 'ws';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
-import { encodeFrame, type Frame, FrameType } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { type Running, startGateway } from './gateway-fixture.js';
 import { RawClient } from './raw-client.js';
+import { RawPeer } from './raw-peer.js';
+
+export { RawPeer };
 
 export type TransportKind = 'tcp' | 'ws';
 export const TRANSPORTS: TransportKind[] = ['tcp', 'ws'];
-
-/** What the shared protocol tests need from a bare client, whatever carries its frames. */
-export interface RawPeer {
-  readonly frames: Frame[];
-  readonly closed: boolean;
-  hello: { sessionId: string; node: string; heartbeatMs: number; maxFrameBytes: number };
-  next(match?: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
-  nextOfType(type: number, timeoutMs?: number): Promise<Frame>;
-  /** TCP: bytes on the stream. WebSocket: one binary message. */
-  writeRaw(bytes: Buffer): void;
-  send(type: number, cmd: number, seq: number, body?: Buffer | string): void;
-  request(cmd: number, body?: Buffer | string, timeoutMs?: number): Promise<Frame>;
-  login(player: string): Promise<Frame>;
-  waitClosed(timeoutMs?: number): Promise<void>;
-  close(): void;
-}
 
 /**
  * A bare WebSocket client with RawClient's interface: one binary message per frame out,
  * each message in decoded as exactly one frame (a message that is not one whole frame
  * fails the test loudly). Nothing clever, like RawClient.
  */
-export class RawWsClient implements RawPeer {
-  readonly frames: Frame[] = [];
-  closed = false;
-  /** The close code and reason the gateway sent, once closed. */
+export class RawWsClient extends RawPeer {
+  /** The close code the gateway sent, once closed. */
   closeCode: number | null = null;
   /** Messages seen, with their size: a large frame must still arrive as one message. */
   readonly messageSizes: number[] = [];
-  hello!: { sessionId: string; node: string; heartbeatMs: number; maxFrameBytes: number };
-  private waiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
-  private closeWaiters: Array<() => void> = [];
-  private nextSeq = 1;
 
   private constructor(readonly ws: WebSocket) {
+    super();
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) throw new Error('the gateway sent a text message');
       this.messageSizes.push(data.length);
@@ -56,9 +37,8 @@ export class RawWsClient implements RawPeer {
     });
     ws.on('error', () => {});
     ws.on('close', (code: number) => {
-      this.closed = true;
       this.closeCode = code;
-      for (const w of this.closeWaiters) w();
+      this.closedNow();
     });
   }
 
@@ -69,39 +49,8 @@ export class RawWsClient implements RawPeer {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    const hello = await client.next((f) => f.type === FrameType.HELLO);
-    client.hello = JSON.parse(hello.body.toString());
+    await client.readHello();
     return client;
-  }
-
-  private deliver(frame: Frame): void {
-    this.frames.push(frame);
-    const i = this.waiters.findIndex((w) => w.match(frame));
-    if (i >= 0) {
-      const [w] = this.waiters.splice(i, 1);
-      this.frames.splice(this.frames.indexOf(frame), 1);
-      w.resolve(frame);
-    }
-  }
-
-  next(match: (f: Frame) => boolean = () => true, timeoutMs = 5_000): Promise<Frame> {
-    const i = this.frames.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const waiter = { match, resolve };
-      this.waiters.push(waiter);
-      setTimeout(() => {
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) {
-          this.waiters.splice(at, 1);
-          reject(new Error(`no matching frame within ${timeoutMs} ms`));
-        }
-      }, timeoutMs).unref();
-    });
-  }
-
-  nextOfType(type: number, timeoutMs?: number): Promise<Frame> {
-    return this.next((f) => f.type === type, timeoutMs);
   }
 
   writeRaw(bytes: Buffer): void {
@@ -110,28 +59,6 @@ export class RawWsClient implements RawPeer {
 
   sendText(text: string): void {
     this.ws.send(text, { binary: false });
-  }
-
-  send(type: number, cmd: number, seq: number, body: Buffer | string = ''): void {
-    this.writeRaw(encodeFrame(type as FrameType, 0, cmd, seq, Buffer.from(body)));
-  }
-
-  async request(cmd: number, body: Buffer | string = '', timeoutMs?: number): Promise<Frame> {
-    const seq = this.nextSeq++;
-    this.send(FrameType.REQUEST, cmd, seq, body);
-    return this.next((f) => f.type === FrameType.RESPONSE && f.seq === seq, timeoutMs);
-  }
-
-  login(player: string): Promise<Frame> {
-    return this.request(1, player);
-  }
-
-  waitClosed(timeoutMs = 5_000): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.closeWaiters.push(resolve);
-      setTimeout(() => reject(new Error('connection still open')), timeoutMs).unref();
-    });
   }
 
   close(): void {

@@ -12,18 +12,18 @@
  * printed both as throughput and as gateway CPU per request; on a shared 2-core machine
  * the throughput of separate runs varies by ±5 %, so read the two together.
  *
- * env: REQUESTS (default 60000), CONNECTIONS (50), WINDOW (8), POOL (32), ROUNDS (3)
+ * env: REQUESTS (default 100000), CONNECTIONS (50), WINDOW (8), POOL (32), ROUNDS (5)
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuSeconds, start, stop } from './lib.js';
 
-const REQUESTS = Number(process.env.REQUESTS ?? 60_000);
+const REQUESTS = Number(process.env.REQUESTS ?? 100_000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 50);
 const WINDOW = Number(process.env.WINDOW ?? 8);
 const POOL = Number(process.env.POOL ?? 32);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
 
 interface LoadResult {
   requests: number;
@@ -51,7 +51,7 @@ async function runLoad(port: number, total: number): Promise<LoadResult> {
   return value;
 }
 
-async function gatewayRun(backendPort: number, metricsEnabled: boolean, scrape: boolean) {
+async function gatewayRun(backendPort: number, metricsEnabled: boolean, phases: boolean[]) {
   const config = join(tmpdir(), `bench-gw-${process.pid}-${metricsEnabled}.yaml`);
   writeFileSync(
     config,
@@ -75,12 +75,20 @@ log: { level: warn }
   );
   const port = Number(listening.tcp.split(':').pop());
   await runLoad(port, Math.ceil(REQUESTS / 10)); // warm-up: JIT, pools, connections
+  const results = [];
+  for (const scrape of phases) results.push(await phase(child.pid!, port, listening.api, scrape));
+  await stop(child);
+  return results;
+}
+
+/** One measured load run against a running gateway, with or without a scrape every second. */
+async function phase(pid: number, port: number, api: string, scrape: boolean) {
   let scrapes = 0;
   const scrapeMs: number[] = [];
   const scraper = scrape
     ? setInterval(() => {
         const t0 = performance.now();
-        fetch(`http://${listening.api}/metrics`)
+        fetch(`http://${api}/metrics`)
           .then((r) => r.text())
           .then(
             () => {
@@ -91,11 +99,10 @@ log: { level: warn }
           );
       }, 1_000)
     : null;
-  const cpu0 = cpuSeconds(child.pid!);
+  const cpu0 = cpuSeconds(pid);
   const load = await runLoad(port, REQUESTS);
-  const cpu = cpuSeconds(child.pid!) - cpu0;
+  const cpu = cpuSeconds(pid) - cpu0;
   if (scraper) clearInterval(scraper);
-  await stop(child);
   scrapeMs.sort((a, b) => a - b);
   return {
     ...load,
@@ -116,7 +123,7 @@ console.log(
   `forward bench: ${REQUESTS} requests, ${CONNECTIONS} connections × ${WINDOW} pipelined, backend pool ${POOL}, median of ${ROUNDS} interleaved rounds`,
 );
 
-type GatewayResult = Awaited<ReturnType<typeof gatewayRun>>;
+type GatewayResult = Awaited<ReturnType<typeof phase>>;
 const undiciRuns: Array<{ rps: number; cpu: number }> = [];
 const metricsRuns: GatewayResult[] = [];
 const bareRuns: GatewayResult[] = [];
@@ -129,9 +136,20 @@ for (let round = 0; round < ROUNDS; round++) {
     rps: base.value.requests / base.value.seconds,
     cpu: base.value.cpuMicros / base.value.requests,
   });
-  metricsRuns.push(await gatewayRun(backendInfo.port, true, true));
-  bareRuns.push(await gatewayRun(backendInfo.port, false, false));
+  // Alternate which runs first, so a drift in the machine's load favours neither side.
+  if (round % 2 === 0) {
+    metricsRuns.push(...(await gatewayRun(backendInfo.port, true, [true])));
+    bareRuns.push(...(await gatewayRun(backendInfo.port, false, [false])));
+  } else {
+    bareRuns.push(...(await gatewayRun(backendInfo.port, false, [false])));
+    metricsRuns.push(...(await gatewayRun(backendInfo.port, true, [true])));
+  }
 }
+// The scrape's own cost, free of process-to-process variance (JIT decisions differ between
+// processes by a few percent): one gateway, load runs with and without scraping, alternated.
+const samePhases = await gatewayRun(backendInfo.port, true, [false, true, true, false, false, true]);
+const scrapedPhases = samePhases.filter((r) => r.scrapes > 0);
+const quietPhases = samePhases.filter((r) => r.scrapes === 0);
 await stop(backend);
 
 const median = <T>(runs: T[], key: (r: T) => number): number => {
@@ -164,6 +182,13 @@ console.log(
 );
 console.log(
   `throughput, metrics scraped ÷ disabled: ${(withMetrics.rps / noMetrics.rps).toFixed(3)}× (target ≥ 0.95×; ${withMetrics.scrapes} scrapes)`,
+);
+const scrapedRps = median(scrapedPhases, (r) => r.rps);
+const quietRps = median(quietPhases, (r) => r.rps);
+const scrapedCpu = median(scrapedPhases, (r) => r.cpuMicrosPerRequest);
+const quietCpu = median(quietPhases, (r) => r.cpuMicrosPerRequest);
+console.log(
+  `same process, scraped every 1 s ÷ not scraped: throughput ${(scrapedRps / quietRps).toFixed(3)}×, CPU per request ${(scrapedCpu / quietCpu).toFixed(3)}× (median of 3 phases each)`,
 );
 console.log(
   `CPU per request, metrics scraped ÷ disabled: ${(withMetrics.cpuMicrosPerRequest / noMetrics.cpuMicrosPerRequest).toFixed(3)}×; one scrape under load answers in ${withMetrics.scrapeMs.toFixed(1)} ms (median)`,

@@ -298,6 +298,8 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
   });
 });
 
+const hasGlobalWebSocket = typeof (globalThis as { WebSocket?: unknown }).WebSocket === 'function';
+
 describe('SDK with a standard WebSocket (the browser API)', () => {
   it("uses the global WebSocket when there is one (Node's own, behind --experimental-websocket)", async () => {
     const player = 'sdk-browser';
@@ -318,7 +320,15 @@ describe('SDK with a standard WebSocket (the browser API)', () => {
     `;
     const child = spawn(
       process.execPath,
-      ['--experimental-websocket', '--import', 'tsx', '--input-type=module', '-e', code],
+      // Node 20 has the global WebSocket only behind the flag; Node 22+ has it by default.
+      [
+        ...(hasGlobalWebSocket ? [] : ['--experimental-websocket']),
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        code,
+      ],
       {
         env: { ...process.env, GW_URL: gw.url('ws') },
         stdio: ['ignore', 'pipe', 'inherit'],

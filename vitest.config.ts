@@ -8,5 +8,8 @@ export default defineConfig({
     // Integration tests bind real ports and spawn processes; two cores do not gain from more forks.
     pool: 'forks',
     maxWorkers: 2,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', 'json'],
+    outputFile: { json: '.vitest/results.json' },
   },
 });

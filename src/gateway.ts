@@ -178,7 +178,8 @@ export class Gateway implements SessionHost {
     await this.closeListeners();
     await this.plugins.close();
     await this.engine.stop();
-    await this.backends.close();
+    // Offline events of the sessions just closed are still on their way to events.target.
+    await this.backends.close(1_000);
     this.state = 'stopped';
     this.log.info('stopped');
   }

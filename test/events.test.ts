@@ -216,3 +216,44 @@ describe('a failing events target never blocks the session', () => {
     });
   });
 });
+
+describe('event order per player', () => {
+  it("posts a player's next event only after the previous one was answered", async () => {
+    // An events target that holds every `online` for 300 ms and notes when each event
+    // arrived and when it was answered. Without per-player ordering, the `offline` below
+    // would arrive on a second pooled connection while `online` is still held.
+    const log: Array<{ event: string; previousAnswered: boolean; answeredAt?: number }> = [];
+    const target: Server = createServer((req, res) => {
+      const entry: { event: string; previousAnswered: boolean; answeredAt?: number } = {
+        event: String(req.headers['x-gateway-event']),
+        previousAnswered: log.every((e) => e.answeredAt !== undefined),
+      };
+      log.push(entry);
+      req.resume();
+      setTimeout(
+        () => {
+          entry.answeredAt = Date.now();
+          res.end();
+        },
+        entry.event === 'online' ? 300 : 0,
+      );
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const port = (target.address() as { port: number }).port;
+    const gw = await startGateway(backend.url, withEvents(`http://127.0.0.1:${port}/events`), 'silent');
+    try {
+      const c = await loginAs(gw, 'ev-order');
+      expect((await c.request(2)).status).toBe(0); // logout at once: offline follows online
+      await waitFor(() => log.length === 2 && log[1].answeredAt !== undefined, 3_000, 'both events');
+      expect(log.map((e) => [e.event, e.previousAnswered])).toEqual([
+        ['online', true],
+        ['offline', true],
+      ]);
+      c.close();
+    } finally {
+      await gw.gateway.stop();
+      target.closeAllConnections();
+      target.close();
+    }
+  });
+});

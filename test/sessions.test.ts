@@ -211,6 +211,21 @@ describe('graceful shutdown (SPEC §10)', () => {
     await stopping;
   });
 
+  it('posts the offline event of a session that ends as it stops, after its online event', async () => {
+    const g = await setup({ events: { target: 'game' } });
+    const c = await RawClient.connect(g.tcpPort);
+    await c.login('leaving');
+    // The client leaves just as the gateway stops: its offline event is still in flight
+    // when the backend pools are closed.
+    c.close();
+    await g.gateway.stop();
+    const events = (await backend!.requests()).filter((r) => r.headers['x-gateway-kind'] === 'event');
+    expect(events.map((e) => [e.headers['x-gateway-event'], e.headers['x-gateway-player']])).toEqual([
+      ['online', 'leaving'],
+      ['offline', 'leaving'],
+    ]);
+  });
+
   it('a request that outlives shutdown.drainMs is cut off by the KICK', async () => {
     const g = await setup((url) => ({
       shutdown: { drainMs: 200 },

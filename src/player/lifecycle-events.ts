@@ -6,13 +6,29 @@ import type { BackendTarget } from '../routing/backend-target.js';
 import type { Session } from '../session/session.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Events of one player waiting behind the one in flight; beyond this the oldest are dropped. */
+const MAX_WAITING_PER_PLAYER = 16;
+
+type LifecycleEvent = 'online' | 'offline';
+
+interface PendingEvent {
+  event: LifecycleEvent;
+  sessionId: string;
+  clientIp: string;
+}
 
 /**
- * Posts `online` / `offline` events to events.target (SPEC §4). Fire and forget: a
- * session never waits for it; failures are logged and counted in gateway_events_total.
+ * Posts `online` / `offline` events to events.target (SPEC §4). A session never waits
+ * for it; failures are logged and counted in gateway_events_total.
+ *
+ * The events of one player are posted one after another, in the order they happened: a
+ * quick login and logout must not reach the backend as offline-then-online, which a pool
+ * of several connections would otherwise allow. Different players' events go in parallel.
  */
 export class LifecycleEvents {
   private next = 0;
+  /** Players with an event in flight, and the events queued behind it. */
+  private readonly queues = new Map<string, PendingEvent[]>();
 
   constructor(
     private readonly target: BackendTarget,
@@ -22,7 +38,22 @@ export class LifecycleEvents {
     private readonly nodeId: string,
   ) {}
 
-  send(event: 'online' | 'offline', playerId: string, session: Session): void {
+  send(event: LifecycleEvent, playerId: string, session: Session): void {
+    const pending = { event, sessionId: session.id, clientIp: session.remoteAddress };
+    const waiting = this.queues.get(playerId);
+    if (waiting === undefined) {
+      this.queues.set(playerId, []);
+      this.post(playerId, pending);
+      return;
+    }
+    if (waiting.length >= MAX_WAITING_PER_PLAYER) {
+      const dropped = waiting.shift()!;
+      this.metrics.events.child(dropped.event, 'dropped').inc();
+    }
+    waiting.push(pending);
+  }
+
+  private post(playerId: string, e: PendingEvent): void {
     const requestId = `${this.nodeId}-event-${(this.next++).toString(36)}`;
     this.backends.call(
       this.target,
@@ -30,21 +61,21 @@ export class LifecycleEvents {
         cmd: 0,
         seq: 0,
         kind: 'event',
-        sessionId: session.id,
+        sessionId: e.sessionId,
         playerId,
-        clientIp: session.remoteAddress,
+        clientIp: e.clientIp,
         requestId,
-        extraHeaders: ['x-gateway-event', event],
+        extraHeaders: ['x-gateway-event', e.event],
       },
       EMPTY,
       (call) => {
         const ok = call.outcome === CallOutcome.RESPONSE && call.statusCode >= 200 && call.statusCode < 300;
-        this.metrics.events.child(event, ok ? 'ok' : 'error').inc();
+        this.metrics.events.child(e.event, ok ? 'ok' : 'error').inc();
         if (!ok) {
           this.log.warn(
             {
               requestId,
-              event,
+              event: e.event,
               playerId,
               httpStatus: call.statusCode || undefined,
               err: call.error?.message,
@@ -52,6 +83,10 @@ export class LifecycleEvents {
             'lifecycle event failed',
           );
         }
+        const waiting = this.queues.get(playerId)!;
+        const following = waiting.shift();
+        if (following === undefined) this.queues.delete(playerId);
+        else this.post(playerId, following);
       },
     );
   }

@@ -126,9 +126,12 @@ export class BackendClient {
     }
   }
 
-  /** Closes every pool; calls still running past the drain are abandoned, not awaited. */
-  async close(): Promise<void> {
+  /**
+   * Closes every pool: calls already sent get up to `graceMs` to finish, then what is
+   * left is abandoned (shutdown has already waited shutdown.drainMs for client requests).
+   */
+  async close(graceMs: number): Promise<void> {
     clearInterval(this.sweepTimer);
-    await Promise.all([...this.targets.values()].map((t) => t.close()));
+    await Promise.all([...this.targets.values()].map((t) => t.close(graceMs)));
   }
 }

@@ -49,7 +49,17 @@ export class BackendTarget {
     return { pending: s.pending, connected: s.connected };
   }
 
-  close(): Promise<void> {
-    return this.pool.destroy();
+  /**
+   * Lets calls already sent finish for up to `graceMs` (the offline events of sessions
+   * closed at shutdown, say), then destroys the pool, abandoning what is left.
+   */
+  async close(graceMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([this.pool.close(), grace]);
+    clearTimeout(timer);
+    await this.pool.destroy();
   }
 }

@@ -56,9 +56,10 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
       workers.delete(worker);
       if (stopping) return;
       log.error({ worker: index, code, signal }, 'worker exited; forking it again');
+      // Not unref'd: if every worker died at once, this timer is what keeps the primary up.
       setTimeout(() => {
         if (!stopping) fork(index);
-      }, RESPAWN_DELAY_MS).unref();
+      }, RESPAWN_DELAY_MS);
     });
   };
 

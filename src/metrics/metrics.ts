@@ -6,6 +6,9 @@ import { type CounterChild, CounterFamily, type HistogramChild, HistogramFamily 
 /** The `cmd` label of requests for cmds that no route or plugin covers. */
 export const UNROUTED_LABEL = 'unrouted';
 const UNROUTED = -1;
+/** Distinct player ids that get series of their own in gateway_requests_total. */
+export const MAX_LABELLED_PLAYERS = 2_000;
+const OVERFLOW_LABEL = 'overflow';
 const cmdLabel = (cmd: number): string => (cmd === UNROUTED ? UNROUTED_LABEL : String(cmd));
 
 export type RequestResult = 'success' | 'error' | 'drop';
@@ -117,6 +120,7 @@ export class GatewayMetrics {
 
   private readonly cells = new Map<number, Map<string, RequestCell>>();
   private readonly errorChildren = new Map<ErrorType, CounterChild>();
+  private readonly labelledPlayers = new Set<string>();
 
   constructor(sources: GaugeSources, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
     const r = this.registry;
@@ -238,9 +242,18 @@ export class GatewayMetrics {
     return cell;
   }
 
-  /** Counts a request whose player_id label is not empty (suspects, or every player in `all` mode). */
+  /**
+   * Counts a request whose player_id label is not empty (suspects, or every player in
+   * `all` mode). At most MAX_LABELLED_PLAYERS distinct ids get series of their own; later
+   * ones count under player_id="overflow", with their cmd, route_target and result kept.
+   */
   countPlayerRequest(cmd: number, playerId: string, target: string, result: RequestResult): void {
-    this.requests.child(target === '' ? UNROUTED_LABEL : String(cmd), playerId, target, result).inc();
+    let label = playerId;
+    if (!this.labelledPlayers.has(playerId)) {
+      if (this.labelledPlayers.size < MAX_LABELLED_PLAYERS) this.labelledPlayers.add(playerId);
+      else label = OVERFLOW_LABEL;
+    }
+    this.requests.child(target === '' ? UNROUTED_LABEL : String(cmd), label, target, result).inc();
   }
 
   error(type: ErrorType): void {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { checkWorkers, runPrimary, STOP_MESSAGE } from './cluster/workers.js';
+import { checkWorkers, offerMetricsToPrimary, runPrimary, STOP_MESSAGE } from './cluster/workers.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
   const workers = values.workers === undefined ? 1 : checkWorkers(values.workers, config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(workers, config, createLogger(config.log.level));
   const gateway = new Gateway({ config, baseDir });
+  if (cluster.isWorker) offerMetricsToPrimary(gateway.metrics.registry);
   await gateway.start();
   await new Promise<void>((resolve) => {
     let stopping = false;

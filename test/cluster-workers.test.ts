@@ -9,23 +9,31 @@ import { Status } from '../src/protocol/status.js';
 import { GatewayProcess } from './support/gateway-process.js';
 import { startBackend, type TestBackend } from './support/processes.js';
 import { RawClient } from './support/raw-client.js';
-import { RedisServer } from './support/redis-server.js';
+import { freePort, RedisServer } from './support/redis-server.js';
 
 let redis: RedisServer;
 let backend: TestBackend;
 let node: GatewayProcess;
+let metricsPort: number;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  [redis, backend] = await Promise.all([RedisServer.start(), startBackend()]);
+  [redis, backend, metricsPort] = await Promise.all([RedisServer.start(), startBackend(), freePort()]);
   node = await GatewayProcess.start({
     nodeId: 'wk',
     redisUrl: redis.url,
     keyPrefix: 'workers:',
     backendUrl: backend.url,
     workers: 2,
+    metricsPort,
   });
 }, 60_000);
+
+/** One sample's value from Prometheus text, or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
 
 afterAll(async () => {
   for (const c of clients) c.close();
@@ -61,6 +69,29 @@ describe('--workers 2', () => {
     }
     const r = await node.api('POST', '/v1/broadcast', { cmd: 1, data: '' });
     expect(r.body).toEqual({ delivered: 6 });
+  });
+
+  it("serves both workers' metrics, summed, on the primary's listen.metrics", async () => {
+    let text = '';
+    for (let attempt = 0; attempt < 50 && !text.includes('gateway_build_info'); attempt++) {
+      text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+        (res) => res.text(),
+        () => '',
+      );
+      if (!text.includes('gateway_build_info')) await new Promise((r) => setTimeout(r, 100));
+    }
+    // Six sessions logged in, spread over the two workers: one scrape sees them all.
+    expect(sample(text, 'gateway_sessions_current{status="authed"}')).toBe(6);
+    expect(
+      sample(text, 'gateway_requests_total{cmd="1",player_id="",route_target="game",result="success"}'),
+    ).toBe(6);
+    // Per-process facts are not summed.
+    expect(sample(text, 'gateway_cluster_redis_connected')).toBe(1);
+    expect(text).toMatch(/^gateway_build_info\{[^}]*\} 1$/m);
+    // A worker's own listen.metrics is off: the primary holds that port.
+    const listening = node.logs.filter((l) => l.msg === 'gateway listening');
+    expect(listening.map((l) => l.metrics)).toEqual([null, null]);
+    expect(node.logs.some((l) => String(l.msg).startsWith('primary serving'))).toBe(true);
   });
 
   it('stops every worker on SIGTERM: sessions get KICK SERVER_SHUTDOWN, the primary exits 0', async () => {

@@ -1,7 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
+import { createServer } from 'node:http';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { ConfigError } from '../config/load.js';
-import type { GatewayConfig } from '../config/schema.js';
+import { type GatewayConfig, parseAddress } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { listen } from '../transport/listen.js';
 
 /** A worker that dies on its own is forked again after this long (not in a tight loop). */
 const RESPAWN_DELAY_MS = 1_000;
@@ -50,6 +53,8 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
     const worker = cluster.fork({
       GATEWAY_NODE_ID: workerNodeId(config.node.id, index),
       GATEWAY_WORKER_INDEX: String(index),
+      // listen.metrics belongs to the primary, which serves every worker's metrics summed.
+      GATEWAY_LISTEN_METRICS: 'off',
     });
     workers.set(worker, index);
     worker.on('exit', (code, signal) => {
@@ -65,6 +70,8 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
 
   for (let i = 0; i < count; i++) fork(i);
   log.info({ node: config.node.id, workers: count, pid: process.pid }, 'primary started workers');
+  const metricsServer =
+    config.listen.metrics === null ? null : serveClusterMetrics(config.listen.metrics, log);
 
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -80,10 +87,50 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
         if (workers.size > 0) return;
         clearInterval(check);
         clearTimeout(killTimer);
+        metricsServer?.then((server) => server.close());
         resolve(0);
       }, 20);
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+}
+
+/**
+ * The primary's `listen.metrics`: every worker's registry, fetched over IPC and summed
+ * (prom-client's AggregatorRegistry), so one scrape sees the whole host. Without it a
+ * scrape of the shared API port reaches one worker at random.
+ */
+function serveClusterMetrics(address: string, log: Logger) {
+  const aggregator = new AggregatorRegistry();
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    aggregator.clusterMetrics().then(
+      (text) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(text),
+      (err: Error) => {
+        log.error({ err: err.message }, 'collecting worker metrics failed');
+        res.writeHead(503).end();
+      },
+    );
+  });
+  return listen(server, parseAddress(address)!, 511).then(
+    (bound) => {
+      log.info({ metrics: `${bound.host}:${bound.port}` }, "primary serving the workers' metrics, summed");
+      return server;
+    },
+    (err: Error) => {
+      log.error({ err: err.message, address }, 'listen.metrics: cannot listen');
+      throw err;
+    },
+  );
+}
+
+/** In a worker: answer the primary's requests for metrics with this gateway's registry. */
+export function offerMetricsToPrimary(registry: Registry): void {
+  AggregatorRegistry.setRegistries([registry]);
+  // Constructing one installs prom-client's IPC listener in this worker.
+  new AggregatorRegistry();
 }

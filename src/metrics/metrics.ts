@@ -206,6 +206,8 @@ export class GatewayMetrics {
       name: 'gateway_cluster_redis_connected',
       help: '1 while the cluster engine reaches Redis and its node is registered (always 1 with the local engine).',
       registers: [r],
+      // Summed over --workers it would count workers; the lowest says whether all are connected.
+      aggregator: 'min',
     });
     this.clusterConnected.set(1);
     new Gauge({
@@ -213,6 +215,7 @@ export class GatewayMetrics {
       help: 'Always 1; labels carry the gateway and Node.js versions.',
       labelNames: ['version', 'node_version'],
       registers: [r],
+      aggregator: 'first',
     }).set({ version: VERSION, node_version: process.version }, 1);
 
     if (options.defaultMetrics) collectDefaultMetrics({ register: r });

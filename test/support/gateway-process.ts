@@ -27,6 +27,8 @@ export interface NodeOptions {
   extra?: Record<string, unknown>;
   /** Passed as --workers N. */
   workers?: number;
+  /** listen.metrics on this port (with --workers, the primary's summed metrics). */
+  metricsPort?: number;
 }
 
 export class GatewayProcess {
@@ -42,7 +44,11 @@ export class GatewayProcess {
   ) {
     const config = {
       node: { id: options.nodeId },
-      listen: { tcp: `127.0.0.1:${tcpPort}`, api: `127.0.0.1:${apiPort}` },
+      listen: {
+        tcp: `127.0.0.1:${tcpPort}`,
+        api: `127.0.0.1:${apiPort}`,
+        ...(options.metricsPort === undefined ? {} : { metrics: `127.0.0.1:${options.metricsPort}` }),
+      },
       targets: { game: { url: `${options.backendUrl}/rpc/{cmd}`, timeoutMs: 2_000 } },
       routes: [{ cmds: '1-999999', target: 'game' }],
       auth: { required: true, anonymousCmds: [1, 10] },

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Status } from '../src/protocol/status.js';
 import { CircuitBreaker } from '../src/routing/circuit-breaker.js';
 import { type Running, startGateway } from './support/gateway-fixture.js';
-import { spawnScript, stopChild } from './support/processes.js';
+import { startBackend } from './support/processes.js';
 import { json, RawClient } from './support/raw-client.js';
 
 describe('CircuitBreaker', () => {
@@ -50,9 +50,9 @@ describe('circuit breaker on a target (real backend process stopped and restarte
   });
 
   it('fails fast with BACKEND_UNAVAILABLE while open, and closes when the backend is back', async () => {
-    const first = await spawnScript<{ port: number }>('test/support/test-backend.ts');
-    const port = first.info.port;
-    await stopChild(first.child);
+    const first = await startBackend();
+    const port = first.port;
+    await first.stop();
     gw = await startGateway(
       null,
       {
@@ -80,8 +80,8 @@ describe('circuit breaker on a target (real backend process stopped and restarte
     expect(errors('connect_error')).toBe(3);
 
     // The backend comes back on the same port; after openMs the probe gets through.
-    const again = await spawnScript<{ port: number }>('test/support/test-backend.ts', { PORT: String(port) });
-    stopBackend = () => stopChild(again.child);
+    const again = await startBackend(undefined, { PORT: String(port) });
+    stopBackend = () => again.stop();
     await new Promise((resolve) => setTimeout(resolve, 450));
     const probe = await c.request(10, 'back');
     expect(probe.status).toBe(0);
@@ -92,9 +92,9 @@ describe('circuit breaker on a target (real backend process stopped and restarte
   });
 
   it('5xx answers never open the circuit', async () => {
-    const backend = await spawnScript<{ port: number }>('test/support/test-backend.ts');
-    stopBackend = () => stopChild(backend.child);
-    gw = await startGateway(`http://127.0.0.1:${backend.info.port}`, { auth: { required: false } }, 'silent');
+    const backend = await startBackend();
+    stopBackend = () => backend.stop();
+    gw = await startGateway(backend.url, { auth: { required: false } }, 'silent');
     const c = await RawClient.connect(gw.tcpPort);
     for (let i = 0; i < 8; i++) expect((await c.request(503)).status).toBe(Status.BACKEND_ERROR);
     expect((await c.request(10, 'fine')).status).toBe(0);

@@ -11,13 +11,7 @@ import { createLogger } from '../src/logger.js';
 import { FrameType } from '../src/protocol/frame.js';
 import { Status } from '../src/protocol/status.js';
 import { type Running, startGateway } from './support/gateway-fixture.js';
-import {
-  type SeenRequest,
-  spawnScript,
-  startBackend,
-  stopChild,
-  type TestBackend,
-} from './support/processes.js';
+import { startBackend, type TestBackend } from './support/processes.js';
 import { json, RawClient } from './support/raw-client.js';
 
 const ENTER = 3001;
@@ -43,21 +37,6 @@ let b: TestBackend;
 let c: TestBackend;
 let gw: Running;
 
-/** test/support/map-backend.ts as a process, with the TestBackend helpers. */
-async function startMapBackend(): Promise<TestBackend> {
-  const { child, info } = await spawnScript<{ port: number }>('test/support/map-backend.ts');
-  const url = `http://127.0.0.1:${info.port}`;
-  return {
-    url,
-    port: info.port,
-    stop: () => stopChild(child),
-    requests: async () => (await (await fetch(`${url}/__requests`)).json()) as SeenRequest[],
-    clear: async () => {
-      await fetch(`${url}/__requests`, { method: 'DELETE' });
-    },
-  };
-}
-
 function targets(): GatewayConfigInput['targets'] {
   return {
     map_a: { url: `${a.url}/rpc/{cmd}`, timeoutMs: 2_000 },
@@ -67,7 +46,11 @@ function targets(): GatewayConfigInput['targets'] {
 }
 
 beforeAll(async () => {
-  [a, b, c] = await Promise.all([startBackend(), startBackend(), startMapBackend()]);
+  [a, b, c] = await Promise.all([
+    startBackend(),
+    startBackend(),
+    startBackend('test/support/map-backend.ts'),
+  ]);
   gw = await startGateway(null, {
     targets: targets(),
     // Login (1) and logout (2) go to map_a's test backend; map cmds have no route at all.

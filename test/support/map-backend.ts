@@ -9,49 +9,25 @@
  *
  * Prints {"port": n} on stdout once listening.
  */
-import { createServer } from 'node:http';
+import { runRecordingBackend } from './recording-backend.js';
 
-const seen: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string }> = [];
-
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    if (req.url === '/__requests') {
-      if (req.method === 'DELETE') seen.length = 0;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(seen));
+runRecordingBackend((req, body, res) => {
+  const text = body.toString('utf8');
+  switch (Number(req.headers['x-gateway-cmd'])) {
+    case 3001:
+      if (text === '299') {
+        res.statusCode = 409;
+        res.end('map 299 is full');
+        return;
+      }
+      res.end(body);
       return;
-    }
-    seen.push({
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers: req.headers,
-      body: body.toString('latin1'),
-    });
-    const text = body.toString('utf8');
-    switch (Number(req.headers['x-gateway-cmd'])) {
-      case 3001:
-        if (text === '299') {
-          res.statusCode = 409;
-          res.end('map 299 is full');
-          return;
-        }
-        res.end(body);
-        return;
-      case 3002:
-      case 3003:
-        res.setHeader('x-gateway-map', text);
-        res.end('moved');
-        return;
-      default:
-        res.end(body);
-    }
-  });
+    case 3002:
+    case 3003:
+      res.setHeader('x-gateway-map', text);
+      res.end('moved');
+      return;
+    default:
+      res.end(body);
+  }
 });
-server.listen(0, '127.0.0.1', () => {
-  const a = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a ? a.port : 0 })}\n`);
-});
-process.on('SIGTERM', () => process.exit(0));

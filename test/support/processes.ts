@@ -47,9 +47,12 @@ export interface TestBackend {
   clear(): Promise<void>;
 }
 
-/** Starts test/support/test-backend.ts as a real process. */
-export async function startBackend(): Promise<TestBackend> {
-  const { child, info } = await spawnScript<{ port: number }>('test/support/test-backend.ts');
+/** Starts a recording test backend (test/support/test-backend.ts by default) as a real process. */
+export async function startBackend(
+  script = 'test/support/test-backend.ts',
+  env: Record<string, string> = {},
+): Promise<TestBackend> {
+  const { child, info } = await spawnScript<{ port: number }>(script, env);
   const url = `http://127.0.0.1:${info.port}`;
   return {
     url,

@@ -15,94 +15,63 @@
  * Every request's method, url and headers are kept; GET /__requests returns them and
  * DELETE /__requests clears them. Prints {"port": n} on stdout once listening.
  */
-import { createServer } from 'node:http';
+import { runRecordingBackend } from './recording-backend.js';
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-const seen: Seen[] = [];
-
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    if (req.url === '/__requests') {
-      if (req.method === 'DELETE') seen.length = 0;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify(seen));
+runRecordingBackend((req, body, res) => {
+  if (req.headers['x-gateway-kind'] === 'event') {
+    res.end();
+    return;
+  }
+  const cmd = Number(req.headers['x-gateway-cmd']);
+  const text = body.toString('utf8');
+  switch (cmd) {
+    case 1:
+      if (text.length === 0) {
+        res.statusCode = 401;
+        res.end('no player id');
+        return;
+      }
+      res.setHeader('x-gateway-bind', text);
+      res.end(`welcome ${text}`);
       return;
-    }
-    seen.push({
-      method: req.method ?? '',
-      url: req.url ?? '',
-      headers: req.headers,
-      body: body.toString('latin1'),
-    });
-    if (req.headers['x-gateway-kind'] === 'event') {
+    case 2:
+      res.setHeader('x-gateway-unbind', '1');
+      res.end('bye');
+      return;
+    case 10:
+      res.end(body);
+      return;
+    case 11:
+      res.setHeader('x-gateway-status', text);
+      res.end(body);
+      return;
+    case 12:
+      res.setHeader('x-gateway-close', 'bye');
+      res.end(body);
+      return;
+    case 13:
+      res.setHeader('x-gateway-join', text);
       res.end();
       return;
-    }
-    const cmd = Number(req.headers['x-gateway-cmd']);
-    const text = body.toString('utf8');
-    switch (cmd) {
-      case 1:
-        if (text.length === 0) {
-          res.statusCode = 401;
-          res.end('no player id');
-          return;
-        }
-        res.setHeader('x-gateway-bind', text);
-        res.end(`welcome ${text}`);
+    case 14:
+      res.setHeader('x-gateway-leave', text);
+      res.end();
+      return;
+    case 900:
+      setTimeout(() => res.end(body), Number(text) || 0);
+      return;
+    case 901:
+      res.end(Buffer.alloc(Number(text), 0x61));
+      return;
+    case 902:
+      req.socket.destroy();
+      return;
+    default:
+      if (cmd >= 400 && cmd <= 599) {
+        res.statusCode = cmd;
+        res.end(`status ${cmd}`);
         return;
-      case 2:
-        res.setHeader('x-gateway-unbind', '1');
-        res.end('bye');
-        return;
-      case 10:
-        res.end(body);
-        return;
-      case 11:
-        res.setHeader('x-gateway-status', text);
-        res.end(body);
-        return;
-      case 12:
-        res.setHeader('x-gateway-close', 'bye');
-        res.end(body);
-        return;
-      case 13:
-        res.setHeader('x-gateway-join', text);
-        res.end();
-        return;
-      case 14:
-        res.setHeader('x-gateway-leave', text);
-        res.end();
-        return;
-      case 900:
-        setTimeout(() => res.end(body), Number(text) || 0);
-        return;
-      case 901:
-        res.end(Buffer.alloc(Number(text), 0x61));
-        return;
-      case 902:
-        req.socket.destroy();
-        return;
-      default:
-        if (cmd >= 400 && cmd <= 599) {
-          res.statusCode = cmd;
-          res.end(`status ${cmd}`);
-          return;
-        }
-        res.end(body);
-    }
-  });
+      }
+      res.end(body);
+  }
 });
-server.keepAliveTimeout = 60_000;
-server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  const a = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a ? a.port : 0 })}\n`);
-});
-process.on('SIGTERM', () => process.exit(0));

@@ -539,28 +539,43 @@ export class RedisEngine implements Engine {
 
   async broadcast(cmd: number, body: Buffer): Promise<number> {
     const local = this.deliverAll(cmd, body);
-    let remote = 0;
-    if (this.connected) {
-      const wait = this.acks.open(Number.POSITIVE_INFINITY);
-      try {
-        const msg = encodeMessage(MessageKind.BROADCAST, [String(cmd), this.nodeId, wait.id], body);
-        const receivers = await this.cmd.publish(this.keys.broadcast, msg);
-        this.msgOut.broadcast.inc();
-        // Every node's subscriber got it, this node's own included (it delivered above).
-        this.acks.expect(wait.id, receivers - (this.sub.status === 'ready' ? 1 : 0));
-      } catch (err) {
-        this.redisError('broadcast', err);
-        this.acks.cancel(wait.id);
-      }
-      const ack = await wait.outcome;
-      if (!ack.complete) this.metrics.clusterAckTimeouts.child('broadcast').inc();
-      remote = ack.sum;
-    } else {
-      this.metrics.clusterRedisErrors.child('broadcast').inc();
-    }
+    const remote = await this.fanOut('broadcast', 'broadcast', async (waitId) => {
+      const msg = encodeMessage(MessageKind.BROADCAST, [String(cmd), this.nodeId, waitId], body);
+      const receivers = await this.cmd.publish(this.keys.broadcast, msg);
+      this.msgOut.broadcast.inc();
+      // Every node's subscriber got it, this node's own included (it delivered above).
+      return receivers - (this.sub.status === 'ready' ? 1 : 0);
+    });
     const delivered = (await local) + remote;
     this.metrics.push.child('broadcast', 'delivered').inc(delivered);
     return delivered;
+  }
+
+  /**
+   * Sends a message to many nodes and sums their acknowledged deliveries. `publish` sends
+   * it, tagged with the wait id, and returns how many nodes will answer. A Redis error or a
+   * disconnected engine counts under `op` and delivers nothing remotely; nodes that do not
+   * answer in time count as ack timeouts of `kind`.
+   */
+  private async fanOut(
+    op: string,
+    kind: string,
+    publish: (waitId: string) => Promise<number>,
+  ): Promise<number> {
+    if (!this.connected) {
+      this.metrics.clusterRedisErrors.child(op).inc();
+      return 0;
+    }
+    const wait = this.acks.open(Number.POSITIVE_INFINITY);
+    try {
+      this.acks.expect(wait.id, await publish(wait.id));
+    } catch (err) {
+      this.redisError(op, err);
+      this.acks.cancel(wait.id);
+    }
+    const ack = await wait.outcome;
+    if (!ack.complete) this.metrics.clusterAckTimeouts.child(kind).inc();
+    return ack.sum;
   }
 
   /** Writes one PUSH to every binding of this node; counts the writes. */
@@ -578,31 +593,19 @@ export class RedisEngine implements Engine {
   }
 
   async groupPush(group: string, cmd: number, body: Buffer): Promise<number> {
-    let delivered = 0;
-    if (this.connected) {
-      const wait = this.acks.open(Number.POSITIVE_INFINITY);
-      try {
-        const nodes = await this.cmd.gwGroupPush(
-          this.keys.group(group),
-          this.keys.prefix,
-          group,
-          cmd,
-          this.nodeId,
-          wait.id,
-          body,
-        );
-        this.msgOut.group.inc(nodes.length);
-        this.acks.expect(wait.id, nodes.length);
-      } catch (err) {
-        this.redisError('group_push', err);
-        this.acks.cancel(wait.id);
-      }
-      const ack = await wait.outcome;
-      if (!ack.complete) this.metrics.clusterAckTimeouts.child('group').inc();
-      delivered = ack.sum;
-    } else {
-      this.metrics.clusterRedisErrors.child('group_push').inc();
-    }
+    const delivered = await this.fanOut('group_push', 'group', async (waitId) => {
+      const nodes = await this.cmd.gwGroupPush(
+        this.keys.group(group),
+        this.keys.prefix,
+        group,
+        cmd,
+        this.nodeId,
+        waitId,
+        body,
+      );
+      this.msgOut.group.inc(nodes.length);
+      return nodes.length;
+    });
     this.metrics.push.child('group', 'delivered').inc(delivered);
     return delivered;
   }

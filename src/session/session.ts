@@ -1,4 +1,11 @@
-import { encodeFrame, encodeHeader, errorBody, FrameType, MAX_PING_BODY_BYTES } from '../protocol/frame.js';
+import {
+  encodeFrame,
+  encodeHeader,
+  errorBody,
+  FrameType,
+  HEADER_BYTES,
+  MAX_PING_BODY_BYTES,
+} from '../protocol/frame.js';
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { Status, type StatusCode, statusLabel, statusRow } from '../protocol/status.js';
 import type { Connection } from '../transport/connection.js';
@@ -169,11 +176,7 @@ export class Session implements Flushable {
    * with SLOW_CONSUMER, so one slow reader never grows the gateway's memory.
    */
   send(frame: Buffer): boolean {
-    if (this.closing) return false;
-    if (this.connection.bufferedBytes + frame.length > this.host.limits.maxWriteBufferBytes) {
-      this.kick(Status.SLOW_CONSUMER);
-      return false;
-    }
+    if (!this.admits(frame.length)) return false;
     this.write(frame);
     return true;
   }
@@ -194,16 +197,12 @@ export class Session implements Flushable {
   /** Queues a frame whose header and body are separate buffers (no copy of a large body). */
   sendParts(type: FrameType, status: number, cmd: number, seq: number, body: Buffer): boolean {
     if (body.length < 1024) return this.send(encodeFrame(type, status, cmd, seq, body));
-    if (this.closing) return false;
-    if (this.connection.bufferedBytes + 16 + body.length > this.host.limits.maxWriteBufferBytes) {
-      this.kick(Status.SLOW_CONSUMER);
-      return false;
-    }
+    if (!this.admits(HEADER_BYTES + body.length)) return false;
     this.writeTurn = currentTurn();
     this.cork();
     this.connection.write(encodeHeader(type, status, cmd, seq, body.length));
     this.connection.write(body);
-    this.host.metrics.bytesOut.value += 16 + body.length;
+    this.host.metrics.bytesOut.value += HEADER_BYTES + body.length;
     return true;
   }
 
@@ -219,6 +218,14 @@ export class Session implements Flushable {
         errorBody(row.name, message ?? row.message, httpStatus),
       ),
     );
+  }
+
+  /** False when closing, or when `bytes` more would pass the write bound (then: KICK SLOW_CONSUMER). */
+  private admits(bytes: number): boolean {
+    if (this.closing) return false;
+    if (this.connection.bufferedBytes + bytes <= this.host.limits.maxWriteBufferBytes) return true;
+    this.kick(Status.SLOW_CONSUMER);
+    return false;
   }
 
   /** The first frame of a turn goes out at once; later ones are corked until the turn ends. */

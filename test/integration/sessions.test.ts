@@ -1,0 +1,242 @@
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType } from '../../src/protocol/frame.js';
+import { Status } from '../../src/protocol/status.js';
+import { type Running, startGateway } from '../support/gateway-fixture.js';
+import { startBackend, type TestBackend } from '../support/processes.js';
+import { json, RawClient } from '../support/raw-client.js';
+
+let backend: TestBackend | null = null;
+let gw: Running | null = null;
+
+type Overrides = Parameters<typeof startGateway>[1];
+
+async function setup(overrides: Overrides | ((backendUrl: string) => Overrides) = {}): Promise<Running> {
+  backend = await startBackend();
+  const o = typeof overrides === 'function' ? overrides(backend.url) : overrides;
+  gw = await startGateway(backend.url, o, 'silent');
+  return gw;
+}
+
+afterEach(async () => {
+  await gw?.gateway.stop();
+  await backend?.stop();
+  gw = null;
+  backend = null;
+});
+
+describe('heartbeat (SPEC §7)', () => {
+  it('kicks IDLE_TIMEOUT when the client sends nothing within heartbeat.timeoutMs', async () => {
+    const g = await setup({ heartbeat: { intervalMs: 100, timeoutMs: 300 } });
+    const c = await RawClient.connect(g.tcpPort);
+    expect(c.hello.heartbeatMs).toBe(100);
+    const t0 = Date.now();
+    const kick = await c.nextOfType(FrameType.KICK);
+    expect(kick.status).toBe(Status.IDLE_TIMEOUT);
+    expect(json(kick).error).toBe('IDLE_TIMEOUT');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    await c.waitClosed();
+    expect(g.gateway.metrics.kicks.total({ reason: 'idle_timeout' })).toBe(1);
+  });
+
+  it('PINGs keep a session alive; liveness ignores the gateway’s own writes', async () => {
+    const g = await setup({ heartbeat: { intervalMs: 100, timeoutMs: 300 } });
+    const pinging = await RawClient.connect(g.tcpPort);
+    const silent = await RawClient.connect(g.tcpPort);
+    await silent.login('silent-player');
+    const timer = setInterval(() => pinging.send(FrameType.PING, 0, 1), 100);
+    // Push to the silent one all the time: successful writes must not count as liveness.
+    const pusher = setInterval(() => {
+      fetch(`${g.apiUrl}/v1/push`, {
+        method: 'POST',
+        body: JSON.stringify({ players: ['silent-player'], cmd: 5, data: '' }),
+      }).catch(() => {});
+    }, 50);
+    try {
+      expect((await silent.nextOfType(FrameType.KICK, 2_000)).status).toBe(Status.IDLE_TIMEOUT);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(pinging.closed).toBe(false);
+    } finally {
+      clearInterval(timer);
+      clearInterval(pusher);
+      pinging.close();
+    }
+  });
+});
+
+describe('auth gate (SPEC §7)', () => {
+  it('only auth.anonymousCmds pass before bind; others get NOT_AUTHENTICATED without a backend call', async () => {
+    const g = await setup({ auth: { required: true, anonymousCmds: [1] } });
+    const c = await RawClient.connect(g.tcpPort);
+    await backend!.clear();
+    const r = await c.request(10, 'x');
+    expect(r.status).toBe(Status.NOT_AUTHENTICATED);
+    expect(json(r).error).toBe('NOT_AUTHENTICATED');
+    expect(await backend!.requests()).toEqual([]);
+    expect((await c.login('bob')).status).toBe(0);
+    expect((await c.request(10, 'now')).status).toBe(0);
+    c.close();
+  });
+
+  it('auth.required false forwards everything', async () => {
+    const g = await setup({ auth: { required: false } });
+    const c = await RawClient.connect(g.tcpPort);
+    expect((await c.request(10, 'x')).status).toBe(0);
+    c.close();
+  });
+
+  it('kicks AUTH_TIMEOUT when not bound within auth.timeoutMs, but not a bound session', async () => {
+    const g = await setup({ auth: { required: true, anonymousCmds: [1], timeoutMs: 300 } });
+    const anon = await RawClient.connect(g.tcpPort);
+    const bound = await RawClient.connect(g.tcpPort);
+    await bound.login('carol');
+    expect((await anon.nextOfType(FrameType.KICK)).status).toBe(Status.AUTH_TIMEOUT);
+    await anon.waitClosed();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bound.closed).toBe(false);
+    bound.close();
+  });
+
+  it('logout (x-gateway-unbind) returns the session to connected and the gate closes again', async () => {
+    const g = await setup({ auth: { required: true, anonymousCmds: [1] } });
+    const c = await RawClient.connect(g.tcpPort);
+    await c.login('dave');
+    expect(g.gateway.sessions.authed).toBe(1);
+    expect((await c.request(2)).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(g.gateway.sessions.authed).toBe(0);
+    expect(g.gateway.sessions.connected).toBe(1);
+    expect((await c.request(10)).status).toBe(Status.NOT_AUTHENTICATED);
+    c.close();
+  });
+
+  it('a second login of the same player kicks the older session with REPLACED', async () => {
+    const g = await setup();
+    const a = await RawClient.connect(g.tcpPort);
+    const b = await RawClient.connect(g.tcpPort);
+    await a.login('erin');
+    await b.login('erin');
+    const kick = await a.nextOfType(FrameType.KICK);
+    expect(kick.status).toBe(Status.REPLACED);
+    await a.waitClosed();
+    // The newer session is unaffected by the old one closing.
+    expect((await b.request(10, 'still here')).status).toBe(0);
+    const info = await (await fetch(`${g.apiUrl}/v1/players/erin`)).json();
+    expect(info).toMatchObject({ online: true, sessionId: b.hello.sessionId });
+    b.close();
+  });
+});
+
+describe('limits', () => {
+  it('TOO_MANY_IN_FLIGHT past limits.maxInFlightPerSession, without touching a backend', async () => {
+    const g = await setup({ limits: { maxInFlightPerSession: 2 } });
+    const c = await RawClient.connect(g.tcpPort);
+    await backend!.clear();
+    for (let seq = 1; seq <= 3; seq++) c.send(FrameType.REQUEST, 900, seq, '300');
+    const refused = await c.nextOfType(FrameType.RESPONSE);
+    expect(refused).toMatchObject({ seq: 3, status: Status.TOO_MANY_IN_FLIGHT });
+    const others = [await c.nextOfType(FrameType.RESPONSE), await c.nextOfType(FrameType.RESPONSE)];
+    expect(others.map((f) => f.status)).toEqual([0, 0]);
+    expect((await backend!.requests()).length).toBe(2);
+    c.close();
+  });
+
+  it('RATE_LIMITED past the token bucket (requestsPerSecond, burst), without touching a backend', async () => {
+    const g = await setup({ limits: { requestsPerSecond: 5, requestBurst: 3 } });
+    const c = await RawClient.connect(g.tcpPort);
+    await backend!.clear();
+    for (let seq = 1; seq <= 5; seq++) c.send(FrameType.REQUEST, 10, seq);
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await c.nextOfType(FrameType.RESPONSE)).status);
+    expect(statuses.filter((s) => s === 0).length).toBe(3);
+    expect(statuses.filter((s) => s === Status.RATE_LIMITED).length).toBe(2);
+    expect((await backend!.requests()).length).toBe(3);
+    // Tokens come back at 5/s.
+    await new Promise((r) => setTimeout(r, 450));
+    expect((await c.request(10)).status).toBe(0);
+    c.close();
+  });
+
+  it('ROUTE_NOT_FOUND for a cmd no route covers', async () => {
+    const g = await setup({ routes: [{ cmds: [1, 10], target: 'game' }] });
+    const c = await RawClient.connect(g.tcpPort);
+    const r = await c.request(900, '1');
+    expect(r.status).toBe(Status.ROUTE_NOT_FOUND);
+    c.close();
+  });
+
+  it('closes connections over limits.maxConnections at once and counts them', async () => {
+    const g = await setup({ limits: { maxConnections: 2 } });
+    const a = await RawClient.connect(g.tcpPort);
+    const b = await RawClient.connect(g.tcpPort);
+    const extra = connect({ port: g.tcpPort, host: '127.0.0.1' });
+    const got: Buffer[] = [];
+    extra.on('data', (d) => got.push(d));
+    await new Promise<void>((resolve) => extra.on('close', () => resolve()));
+    expect(got).toEqual([]);
+    expect(g.gateway.metrics.connectionsRejected.total({ reason: 'max_connections' })).toBe(1);
+    a.close();
+    b.close();
+  });
+
+  it('kicks SLOW_CONSUMER when unsent output passes limits.maxWriteBufferBytes', async () => {
+    const g = await setup({ limits: { maxWriteBufferBytes: 64 * 1024 } });
+    const c = await RawClient.connect(g.tcpPort);
+    c.socket.pause(); // never read
+    for (let seq = 1; seq <= 40; seq++) c.send(FrameType.REQUEST, 901, seq, String(100_000));
+    const deadline = Date.now() + 10_000;
+    while (g.gateway.metrics.kicks.total({ reason: 'slow_consumer' }) === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(g.gateway.metrics.kicks.total({ reason: 'slow_consumer' })).toBe(1);
+    c.close();
+  });
+});
+
+describe('graceful shutdown (SPEC §10)', () => {
+  it('readyz 503 while draining, lets requests in flight finish, then KICK SERVER_SHUTDOWN', async () => {
+    const g = await setup({ shutdown: { drainMs: 5_000 } });
+    expect((await fetch(`${g.apiUrl}/readyz`)).status).toBe(200);
+    const c = await RawClient.connect(g.tcpPort);
+    c.send(FrameType.REQUEST, 900, 1, '500');
+    await new Promise((r) => setTimeout(r, 50));
+    const stopping = g.gateway.stop();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await fetch(`${g.apiUrl}/readyz`)).status).toBe(503);
+    expect((await fetch(`${g.apiUrl}/healthz`)).status).toBe(200);
+    const response = await c.nextOfType(FrameType.RESPONSE);
+    expect(response).toMatchObject({ seq: 1, status: 0 });
+    expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.SERVER_SHUTDOWN);
+    await c.waitClosed();
+    await stopping;
+  });
+
+  it('posts the offline event of a session that ends as it stops, after its online event', async () => {
+    const g = await setup({ events: { target: 'game' } });
+    const c = await RawClient.connect(g.tcpPort);
+    await c.login('leaving');
+    // The client leaves just as the gateway stops: its offline event is still in flight
+    // when the backend pools are closed.
+    c.close();
+    await g.gateway.stop();
+    const events = (await backend!.requests()).filter((r) => r.headers['x-gateway-kind'] === 'event');
+    expect(events.map((e) => [e.headers['x-gateway-event'], e.headers['x-gateway-player']])).toEqual([
+      ['online', 'leaving'],
+      ['offline', 'leaving'],
+    ]);
+  });
+
+  it('a request that outlives shutdown.drainMs is cut off by the KICK', async () => {
+    const g = await setup((url) => ({
+      shutdown: { drainMs: 200 },
+      targets: { game: { url: `${url}/rpc/{cmd}`, timeoutMs: 5_000 } },
+    }));
+    const c = await RawClient.connect(g.tcpPort);
+    c.send(FrameType.REQUEST, 900, 1, '3000');
+    await new Promise((r) => setTimeout(r, 50));
+    const t0 = Date.now();
+    await g.gateway.stop();
+    expect(Date.now() - t0).toBeLessThan(2_500);
+    expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.SERVER_SHUTDOWN);
+  });
+});

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { checkWorkers, offerMetricsToPrimary, runPrimary, STOP_MESSAGE } from './cluster/workers.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
 import { PluginError } from './plugins/plugin-error.js';
+import { checkWorkers, offerMetricsToPrimary, runPrimary, STOP_MESSAGE } from './process/workers.js';
 import { VERSION } from './version.js';
 
 const USAGE = `game-gateway ${VERSION}

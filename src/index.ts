@@ -1,10 +1,11 @@
 /** The public API of the game-gateway package. */
 
-export type { Engine, PlayerInfo, PushResult } from './cluster/engine.js';
+export type { Directives } from './backend/backend-call.js';
 export type { CmdSpec } from './config/cmd-set.js';
 export { buildConfig, ConfigError, ENV_OVERRIDES, loadConfigFile } from './config/load.js';
 export type { GatewayConfig, GatewayConfigInput, TargetConfig } from './config/schema.js';
 export { type BoundAddresses, Gateway, type GatewayOptions } from './gateway.js';
+export type { Engine, PlayerInfo, PushResult } from './players/engine.js';
 export { HOOK_NAMES, type HookName, type Hooks } from './plugins/hooks.js';
 export {
   type BindContext,
@@ -25,7 +26,6 @@ export { PluginError } from './plugins/plugin-error.js';
 export { encodeFrame, type Frame, FrameType, HEADER_BYTES } from './protocol/frame.js';
 export { FrameDecoder } from './protocol/frame-decoder.js';
 export { Status, type StatusCode, type StatusName, statusRow } from './protocol/status.js';
-export type { Directives } from './routing/backend-call.js';
 export type { Connection, Transport } from './transport/connection.js';
 
 import { Gateway, type GatewayOptions } from './gateway.js';

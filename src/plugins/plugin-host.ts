@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { Engine } from '../cluster/engine.js';
+import type { BackendTarget } from '../backend/backend-target.js';
 import { CmdSet, type CmdSpec } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { BackendTarget } from '../routing/backend-target.js';
-import type { Forwarder } from '../routing/forwarder.js';
+import type { Engine } from '../players/engine.js';
+import type { Forwarder } from '../request/forwarder.js';
 import type { Session } from '../session/session.js';
 import { cmdRanges, firstOverlap } from './cmd-ranges.js';
 import { HOOK_NAMES, type HookName, type Hooks } from './hooks.js';

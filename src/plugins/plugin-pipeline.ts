@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
+import { type BackendCall, CallOutcome, type Directives } from '../backend/backend-call.js';
+import type { BackendTarget } from '../backend/backend-target.js';
 import type { CmdSet } from '../config/cmd-set.js';
 import type { GatewayMetrics, RequestResult } from '../metrics/metrics.js';
 import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
-import { AdmittedRequest } from '../routing/admitted-request.js';
-import { type BackendCall, CallOutcome, type Directives } from '../routing/backend-call.js';
-import type { BackendTarget } from '../routing/backend-target.js';
-import type { Forwarder } from '../routing/forwarder.js';
+import { AdmittedRequest } from '../request/admitted-request.js';
+import type { Forwarder } from '../request/forwarder.js';
 import type { Session } from '../session/session.js';
 import type { HookName, Hooks } from './hooks.js';
 import { type Reply, toReply } from './local-reply.js';

@@ -8,11 +8,11 @@ import type {
   HistogramConfiguration,
   Registry,
 } from 'prom-client';
-import type { PlayerInfo, PushResult } from '../cluster/engine.js';
+import type { Directives } from '../backend/backend-call.js';
 import type { CmdSpec } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
+import type { PlayerInfo, PushResult } from '../players/engine.js';
 import type { StatusName } from '../protocol/status.js';
-import type { Directives } from '../routing/backend-call.js';
 import type { HookName, Hooks } from './hooks.js';
 
 /**

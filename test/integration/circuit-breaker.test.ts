@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CircuitBreaker } from '../../src/backend/circuit-breaker.js';
 import { Status } from '../../src/protocol/status.js';
-import { CircuitBreaker } from '../../src/routing/circuit-breaker.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';

@@ -3,12 +3,13 @@
  * decode what the gateway writes, so a test can bind sessions, push, and read the frames.
  * One EngineNode is one gateway node; several Redis nodes can share one Redis.
  */
-import { createEngine } from '../../src/cluster/create-engine.js';
-import type { Engine } from '../../src/cluster/engine.js';
+
 import { buildConfig } from '../../src/config/load.js';
 import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { GatewayMetrics } from '../../src/metrics/metrics.js';
+import { createEngine } from '../../src/players/create-engine.js';
+import type { Engine } from '../../src/players/engine.js';
 import type { Frame } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import type { Session } from '../../src/session/session.js';

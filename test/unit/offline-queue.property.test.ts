@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DropReason, type OfflineBounds, OfflineQueue } from '../../src/player/offline-queue.js';
+import { type DropReason, type OfflineBounds, OfflineQueue } from '../../src/players/offline-queue.js';
 
 type Op =
   | { kind: 'add'; dt: number; cmd: number; size: number }

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import { CallOutcome } from '../routing/backend-call.js';
-import type { BackendClient } from '../routing/backend-client.js';
-import type { BackendTarget } from '../routing/backend-target.js';
 import type { Session } from '../session/session.js';
+import { CallOutcome } from './backend-call.js';
+import type { BackendClient } from './backend-client.js';
+import type { BackendTarget } from './backend-target.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Events of one player waiting behind the one in flight; beyond this the oldest are dropped. */

@@ -1,10 +1,10 @@
-import type { Engine, EngineCounts, LifecycleListener, PlayerInfo, PushResult } from '../cluster/engine.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { encodeFrame, FrameType } from '../protocol/frame.js';
 import { Status } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
 import type { SessionManager } from '../session/session-manager.js';
+import type { Engine, EngineCounts, LifecycleListener, PlayerInfo, PushResult } from './engine.js';
 import { type DropReason, OfflineQueue } from './offline-queue.js';
 import { Player } from './player.js';
 

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { GatewayConfig } from '../config/schema.js';
-import type { Logger } from '../logger.js';
-import type { CounterChild } from '../metrics/families.js';
-import type { GatewayMetrics } from '../metrics/metrics.js';
-import { FrameType } from '../protocol/frame.js';
-import { Status, type StatusCode } from '../protocol/status.js';
-import type { Session } from '../session/session.js';
-import type { SessionManager } from '../session/session-manager.js';
+import type { GatewayConfig } from '../../config/schema.js';
+import type { Logger } from '../../logger.js';
+import type { CounterChild } from '../../metrics/families.js';
+import type { GatewayMetrics } from '../../metrics/metrics.js';
+import { FrameType } from '../../protocol/frame.js';
+import { Status, type StatusCode } from '../../protocol/status.js';
+import type { Session } from '../../session/session.js';
+import type { SessionManager } from '../../session/session-manager.js';
+import type { Engine, EngineCounts, LifecycleListener, PlayerInfo, PushResult } from '../engine.js';
+import { EngineUnavailableError } from '../engine-unavailable.js';
 import { AckWaiters } from './ack-waiters.js';
 import { decodeMessage, encodeMessage, MessageKind, PushAck } from './cluster-message.js';
-import type { Engine, EngineCounts, LifecycleListener, PlayerInfo, PushResult } from './engine.js';
-import { EngineUnavailableError } from './engine-unavailable.js';
 import { RedisKeys } from './redis-keys.js';
 import { defineScripts, type ScriptCommands } from './redis-scripts.js';
 

@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
-import type { Engine } from '../cluster/engine.js';
+import { type BackendCall, CallOutcome, CircuitOpenError, type Directives } from '../backend/backend-call.js';
+import type { BackendClient } from '../backend/backend-client.js';
+import type { BackendTarget } from '../backend/backend-target.js';
 import { CmdSet } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics, RequestCell, RequestResult } from '../metrics/metrics.js';
+import type { Engine } from '../players/engine.js';
 import { type PluginPipeline, PluginRequest } from '../plugins/plugin-pipeline.js';
 import { FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
 import { AdmittedRequest } from './admitted-request.js';
-import { type BackendCall, CallOutcome, CircuitOpenError, type Directives } from './backend-call.js';
-import type { BackendClient } from './backend-client.js';
-import type { BackendTarget } from './backend-target.js';
 import type { RouteTable } from './route-table.js';
 
 /**

@@ -107,6 +107,24 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     expect(await nd.engine.player(p)).toMatchObject({ online: true, offlineQueued: 0, pushSeq: 4 });
   });
 
+  it('replays a full offline queue whole, even when it is larger than the write buffer', async () => {
+    // The defaults: 1 MiB of queue and 1 MiB of write buffer. 16 pushes of 64 KiB fill the
+    // queue to the byte, so with their frame headers the replay is over the write bound; it
+    // moves bytes the gateway already holds, so it is not a slow consumer.
+    const nd = await node();
+    const p = fresh('full');
+    await knownOffline(nd, p);
+    const body = Buffer.alloc(64 * 1024, 0x61);
+    for (let i = 0; i < 16; i++) expect(await nd.engine.push([p], 3, body, true)).toEqual(['cached']);
+    const c = nd.connect();
+    await nd.engine.bind(c.session, p);
+    await sleep(20);
+    expect(c.conn.take(FrameType.KICK)).toEqual([]);
+    const frames = c.conn.take(FrameType.PUSH);
+    expect(frames).toHaveLength(16);
+    expect(seqs(frames)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+  });
+
   it('keeps the newest players.offline.maxMessages, drops the oldest and counts them', async () => {
     const nd = await node({ players: { offline: { maxMessages: 3, maxBytes: 1_000, ttlMs: 60_000 } } });
     const p = fresh('count');

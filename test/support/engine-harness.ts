@@ -17,11 +17,17 @@ import type { SessionHost, SessionLimits } from '../../src/session/session-host.
 import { SessionManager } from '../../src/session/session-manager.js';
 import type { Connection, ConnectionEvents } from '../../src/transport/connection.js';
 
-/** A connection that keeps every frame written to it. end()/destroy() close it on the next turn. */
+/**
+ * A connection that keeps every frame written to it. Like a socket whose client reads once
+ * per event-loop turn, what is written in one turn counts as unsent (`bufferedBytes`) until
+ * the next, so the write bound applies as it does on a real socket. end()/destroy() close
+ * it on the next turn.
+ */
 export class MemoryConnection implements Connection {
   readonly transport = 'tcp' as const;
   readonly remoteAddress = '127.0.0.1';
   bufferedBytes = 0;
+  private readScheduled = false;
   readonly frames: Frame[] = [];
   closed = false;
   events: ConnectionEvents | null = null;
@@ -30,7 +36,15 @@ export class MemoryConnection implements Connection {
   });
 
   write(frame: Buffer): void {
-    if (!this.closed) this.decoder.push(frame);
+    if (this.closed) return;
+    this.decoder.push(frame);
+    this.bufferedBytes += frame.length;
+    if (this.readScheduled) return;
+    this.readScheduled = true;
+    setImmediate(() => {
+      this.readScheduled = false;
+      this.bufferedBytes = 0;
+    });
   }
   cork(): void {}
   uncork(): void {}

@@ -1,0 +1,3 @@
+module game-gateway/sdk/go
+
+go 1.19

@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// PlayerInfo is what the gateway knows of one player (GET /v1/players/{id}).
+type PlayerInfo struct {
+	PlayerID      string    `json:"playerId"`
+	Online        bool      `json:"online"`
+	Node          string    `json:"node"`      // "" while offline
+	SessionID     string    `json:"sessionId"` // "" while offline
+	LastActiveAt  time.Time `json:"lastActiveAt"`
+	OfflineQueued int       `json:"offlineQueued"` // pushes waiting for its next login
+	PushSeq       uint32    `json:"pushSeq"`       // the last push seq given out
+}
+
+// Player looks a player up. It returns ErrNotFound when the gateway does not
+// know the player.
+func (c *Client) Player(ctx context.Context, id string) (*PlayerInfo, error) {
+	var info PlayerInfo
+	err := c.call(ctx, http.MethodGet, "/v1/players/"+url.PathEscape(id), nil, &info)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound && apiErr.Code == "not_found" {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// Stats is the gateway node's summary (GET /v1/stats).
+type Stats struct {
+	Node     string `json:"node"`
+	Sessions struct {
+		Connected int `json:"connected"` // not bound to a player
+		Authed    int `json:"authed"`
+	} `json:"sessions"`
+	Players struct {
+		Online  int `json:"online"`
+		Offline int `json:"offline"`
+	} `json:"players"`
+	OfflineMessages  int  `json:"offlineMessages"`
+	RequestsInFlight int  `json:"requestsInFlight"`
+	Ready            bool `json:"ready"`
+}
+
+// Stats returns the summary of the node that answered.
+func (c *Client) Stats(ctx context.Context) (*Stats, error) {
+	var s Stats
+	if err := c.call(ctx, http.MethodGet, "/v1/stats", nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Ready returns nil when the node that answered is ready (GET /readyz 200), and
+// an *APIError with StatusCode 503 while it is starting or draining.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.call(ctx, http.MethodGet, "/readyz", nil, nil)
+}

@@ -1,165 +1,32 @@
 import { Status } from '../protocol/status.js';
-import { encodeFrame, FrameType, toBytes, utf8, type WireFrame } from './codec.js';
+import { encodeFrame, FrameType, toBytes, type WireFrame } from './codec.js';
 import { Emitter } from './emitter.js';
-import { ClientStatus, GatewayError, statusName } from './errors.js';
-import { type FrameSocket, openSocket, unref, type WebSocketConstructor } from './socket.js';
-
-/** A frame body: strings are sent as UTF-8. */
-export type Body = string | Uint8Array;
-
-/** The HELLO the gateway sends first on every connection (SPEC §3). */
-export interface Hello {
-  sessionId: string;
-  node: string;
-  heartbeatMs: number;
-  maxFrameBytes: number;
-}
-
-/** A PUSH: `seq` is the player's push sequence (1, 2, 3, …), 0 for an unbound session. */
-export interface Push {
-  cmd: number;
-  seq: number;
-  body: Uint8Array;
-}
-
-/** A KICK: the gateway closes the connection right after it. */
-export interface Kick {
-  status: number;
-  /** The status name, e.g. `KICKED`, `REPLACED`, `IDLE_TIMEOUT`. */
-  error: string;
-  message: string;
-}
-
-/** Push sequence numbers skipped (or restarted): some pushes were lost, e.g. an offline queue overflowed. */
-export interface Gap {
-  expected: number;
-  got: number;
-}
-
-export interface DisconnectInfo {
-  /** The KICK that preceded the close, if any. */
-  kick: Kick | null;
-  /** The socket failure, if the connection ended on one. */
-  error: Error | null;
-  /** True when the client will try to reconnect. */
-  reconnecting: boolean;
-}
-
-export interface CloseInfo {
-  kick: Kick | null;
-  error: Error | null;
-}
-
-export interface ClientEvents {
-  push: (push: Push) => void;
-  kick: (kick: Kick) => void;
-  /** Emitted before the `push` whose seq is not the one expected. */
-  gap: (gap: Gap) => void;
-  /** Every time a connection ends (then `reconnecting` or `close` follows). */
-  disconnect: (info: DisconnectInfo) => void;
-  /** A reconnect attempt is scheduled in `delayMs`. */
-  reconnecting: (info: { attempt: number; delayMs: number }) => void;
-  /** Connected again, and `onReconnect` finished. */
-  reconnect: (info: { attempt: number; hello: Hello }) => void;
-  /** The client is finished: close() was called, or the connection ended without a reconnect. */
-  close: (info: CloseInfo) => void;
-  /** An `onReconnect` callback failed (the client then tries again). */
-  error: (err: Error) => void;
-}
-
-export interface ReconnectOptions {
-  /** First delay, doubled per failed attempt up to maxMs, with jitter (a random half of it). */
-  minMs?: number;
-  maxMs?: number;
-  /** Attempts per disconnection before giving up (then `close`). Default: no limit. */
-  maxAttempts?: number;
-  /** Whether to reconnect after this disconnection. Default: yes, except after KICK REPLACED. */
-  shouldReconnect?: (info: { kick: Kick | null; error: Error | null }) => boolean;
-}
-
-export interface ConnectOptions {
-  /** Socket open + HELLO; default 10 000. */
-  connectTimeoutMs?: number;
-  /** A request without RESPONSE by then rejects with REQUEST_TIMEOUT; default 30 000, 0 = never. */
-  requestTimeoutMs?: number;
-  /** Send PING after HELLO.heartbeatMs without sending anything; default true. */
-  heartbeat?: boolean;
-  /** No frame from the gateway for this long (PONGs included) → the connection is dropped. Default 3 × heartbeatMs, 0 = never. */
-  deadAfterMs?: number;
-  /** Reconnect when the connection is lost: true for the defaults (minMs 500, maxMs 30 000). */
-  reconnect?: ReconnectOptions | boolean;
-  /** Runs after every reconnect, before `reconnect` is emitted: log in again here. A rejection drops the connection and retries. */
-  onReconnect?: (client: GatewayClient) => unknown;
-  /** The last push seq the app handled (e.g. persisted), so a gap is seen from the first push. */
-  lastPushSeq?: number;
-  /** A WebSocket implementation for ws://; default: the global one, else the `ws` package. */
-  WebSocket?: WebSocketConstructor;
-  /** Largest frame accepted from the gateway on tcp://; default 64 MiB. */
-  maxIncomingFrameBytes?: number;
-}
-
-export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-/**
- * A RESPONSE. A non-zero status resolves too (application codes from x-gateway-status
- * are answers, not failures): check `ok`, or use `expectOk()` / `client.call()`.
- */
-export class Response {
-  constructor(
-    readonly cmd: number,
-    readonly seq: number,
-    readonly status: number,
-    readonly body: Uint8Array,
-  ) {}
-
-  get ok(): boolean {
-    return this.status === 0;
-  }
-
-  /** `OK`, a SPEC §6 name, or `APP_<n>`. */
-  get statusName(): string {
-    return statusName(this.status);
-  }
-
-  text(): string {
-    return utf8(this.body);
-  }
-
-  json<T = unknown>(): T {
-    return JSON.parse(this.text()) as T;
-  }
-
-  /** The failure as a GatewayError, or null when `ok`. */
-  error(): GatewayError | null {
-    return this.ok ? null : GatewayError.fromFrame(this.status, this.body);
-  }
-
-  /** Returns this response when `ok`, throws its GatewayError otherwise. */
-  expectOk(): this {
-    const error = this.error();
-    if (error !== null) throw error;
-    return this;
-  }
-}
-
-interface Pending {
-  resolve: (response: Response) => void;
-  reject: (error: GatewayError) => void;
-  timer: ReturnType<typeof setTimeout> | null;
-}
+import { ClientStatus, GatewayError } from './errors.js';
+import { Heartbeat } from './heartbeat.js';
+import { type ReconnectPolicy, reconnectDelayMs, reconnectPolicy } from './reconnect-policy.js';
+import { RequestTracker } from './request-tracker.js';
+import { parseHello, parseKick, type Response } from './response.js';
+import { type FrameSocket, openSocket } from './socket.js';
+import type {
+  Body,
+  ClientEvents,
+  ClientState,
+  CloseInfo,
+  ConnectOptions,
+  DisconnectCause,
+  Hello,
+  Kick,
+} from './types.js';
 
 const DEFAULTS = {
   connectTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   maxIncomingFrameBytes: 64 * 1024 * 1024,
-  reconnectMinMs: 500,
-  reconnectMaxMs: 30_000,
 } as const;
-const MAX_SEQ = 0xffff_ffff;
 const EMPTY = new Uint8Array(0);
 
 /**
- * A connection to the gateway (SPEC §3): requests matched by seq, notifies, pushes with
+ * A connection to the gateway (docs/protocol.md): requests matched by seq, notifies, pushes with
  * gap detection, kicks, a PING when idle for HELLO.heartbeatMs, and optional reconnects
  * with jittered exponential backoff. Create it with `connect()`.
  */
@@ -173,11 +40,9 @@ export class GatewayClient extends Emitter<ClientEvents> {
   private socket: FrameSocket | null = null;
   /** Bumped per connection; events of older connections are ignored. */
   private generation = 0;
-  private readonly pending = new Map<number, Pending>();
-  private nextSeq = 0;
-  private lastSentAt = 0;
-  private lastReceivedAt = 0;
-  private heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly requests = new RequestTracker();
+  /** The current connection's heartbeat; null when off or not connected. */
+  private heartbeat: Heartbeat | null = null;
   /** The KICK received on the current connection. */
   private kick: Kick | null = null;
   private inReconnectLoop = false;
@@ -185,7 +50,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
   private wake: (() => void) | null = null;
   private readonly closed: Promise<void>;
   private resolveClosed!: () => void;
-  private readonly reconnect: Required<ReconnectOptions> | null;
+  private readonly reconnect: ReconnectPolicy | null;
 
   private constructor(
     readonly url: URL,
@@ -196,16 +61,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    const r = options.reconnect === true ? {} : options.reconnect || null;
-    this.reconnect =
-      r === null
-        ? null
-        : {
-            minMs: r.minMs ?? DEFAULTS.reconnectMinMs,
-            maxMs: r.maxMs ?? DEFAULTS.reconnectMaxMs,
-            maxAttempts: r.maxAttempts ?? Number.POSITIVE_INFINITY,
-            shouldReconnect: r.shouldReconnect ?? ((info) => info.kick?.status !== Status.REPLACED),
-          };
+    this.reconnect = reconnectPolicy(options.reconnect);
   }
 
   /** Connects and resolves after HELLO; rejects with a GatewayError CONNECT_FAILED. */
@@ -222,7 +78,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
 
   /** Requests sent and not yet answered. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.requests.size;
   }
 
   /**
@@ -234,24 +90,11 @@ export class GatewayClient extends Emitter<ClientEvents> {
     const bytes = toBytes(body);
     const refused = this.refuse(bytes);
     if (refused !== null) return Promise.reject(refused);
-    const seq = this.takeSeq();
-    return new Promise<Response>((resolve, reject) => {
-      const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-      let timer: ReturnType<typeof setTimeout> | null = null;
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => {
-          this.pending.delete(seq);
-          reject(
-            new GatewayError(
-              ClientStatus.REQUEST_TIMEOUT,
-              `no RESPONSE to cmd ${cmd} within ${timeoutMs} ms`,
-            ),
-          );
-        }, timeoutMs);
-      }
-      this.pending.set(seq, { resolve, reject, timer });
-      this.send(FrameType.REQUEST, cmd, seq, bytes);
-    });
+    const seq = this.requests.takeSeq();
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+    const answered = this.requests.track(seq, cmd, timeoutMs);
+    this.send(FrameType.REQUEST, cmd, seq, bytes);
+    return answered;
   }
 
   /** Like request(), but resolves with the body only, and rejects on any status ≠ 0. */
@@ -268,7 +111,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     const refused = this.refuse(bytes);
     if (refused?.status === ClientStatus.NOT_CONNECTED) return false;
     if (refused !== null) throw refused;
-    this.send(FrameType.NOTIFY, cmd, this.takeSeq(), bytes);
+    this.send(FrameType.NOTIFY, cmd, this.requests.takeSeq(), bytes);
     return true;
   }
 
@@ -286,7 +129,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.state = 'closed';
     this.stopHeartbeat();
     this.wake?.();
-    this.rejectAll(new GatewayError(ClientStatus.CLIENT_CLOSED, 'close() was called'));
+    this.requests.rejectAll(new GatewayError(ClientStatus.CLIENT_CLOSED, 'close() was called'));
     if (this.socket === null) this.finish({ kick: null, error: null });
     else this.socket.close();
     return this.closed;
@@ -304,15 +147,9 @@ export class GatewayClient extends Emitter<ClientEvents> {
     return null;
   }
 
-  private takeSeq(): number {
-    do this.nextSeq = this.nextSeq >= MAX_SEQ ? 1 : this.nextSeq + 1;
-    while (this.pending.has(this.nextSeq));
-    return this.nextSeq;
-  }
-
   private send(type: FrameType, cmd: number, seq: number, body: Uint8Array): void {
     this.socket!.send(encodeFrame(type, cmd, seq, body));
-    this.lastSentAt = Date.now();
+    this.heartbeat?.sent();
   }
 
   /** Opens one connection and resolves after its HELLO. */
@@ -342,8 +179,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
         this.socket = socket;
         this.hello = hello;
         this.kick = null;
-        this.lastSentAt = this.lastReceivedAt = Date.now();
-        this.startHeartbeat(generation);
+        this.startHeartbeat();
         resolve();
         setTimeout(flushEarly, 0);
       };
@@ -373,7 +209,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
             if (frame.type === FrameType.KICK) fail(`kicked before HELLO: ${parseKick(frame).message}`);
             if (frame.type !== FrameType.HELLO) return;
             hello = parseHello(frame.body);
-            if (hello === null) fail('the HELLO is not the JSON of SPEC §3');
+            if (hello === null) fail('the HELLO is not the JSON of docs/protocol.md');
             else ready();
           },
           closed: (error) => {
@@ -400,16 +236,11 @@ export class GatewayClient extends Emitter<ClientEvents> {
   }
 
   private onFrame(frame: WireFrame): void {
-    this.lastReceivedAt = Date.now();
+    this.heartbeat?.received();
     switch (frame.type) {
-      case FrameType.RESPONSE: {
-        const pending = this.pending.get(frame.seq);
-        if (pending === undefined) return; // timed out already
-        this.pending.delete(frame.seq);
-        if (pending.timer !== null) clearTimeout(pending.timer);
-        pending.resolve(new Response(frame.cmd, frame.seq, frame.status, frame.body));
+      case FrameType.RESPONSE:
+        this.requests.answer(frame); // false: timed out already
         return;
-      }
       case FrameType.PUSH:
         this.onPush(frame);
         return;
@@ -418,7 +249,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
         this.emit('kick', this.kick);
         return;
       default:
-      // PONG only proves liveness (lastReceivedAt); a second HELLO or an unknown type is ignored.
+      // PONG only proves liveness (heartbeat.received); a second HELLO or an unknown type is ignored.
     }
   }
 
@@ -433,29 +264,22 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.emit('push', { cmd: frame.cmd, seq, body: frame.body });
   }
 
-  private startHeartbeat(generation: number): void {
+  private startHeartbeat(): void {
+    this.stopHeartbeat();
     const intervalMs = this.hello.heartbeatMs;
     if (this.options.heartbeat === false || !(intervalMs > 0)) return;
-    const deadAfterMs = this.options.deadAfterMs ?? 3 * intervalMs;
-    const tick = () => {
-      this.heartbeatTimer = null;
-      if (generation !== this.generation || this.socket === null) return;
-      const now = Date.now();
-      if (deadAfterMs > 0 && now - this.lastReceivedAt >= deadAfterMs) {
-        this.drop(new Error(`no frame from the gateway for ${deadAfterMs} ms`));
-        return;
-      }
-      if (now - this.lastSentAt >= intervalMs) this.send(FrameType.PING, 0, this.takeSeq(), EMPTY);
-      this.heartbeatTimer = setTimeout(tick, Math.max(1, this.lastSentAt + intervalMs - Date.now()));
-      unref(this.heartbeatTimer);
-    };
-    this.heartbeatTimer = setTimeout(tick, intervalMs);
-    unref(this.heartbeatTimer);
+    this.heartbeat = new Heartbeat(
+      intervalMs,
+      this.options.deadAfterMs ?? 3 * intervalMs,
+      () => this.send(FrameType.PING, 0, this.requests.takeSeq(), EMPTY),
+      (silentMs) => this.drop(new Error(`no frame from the gateway for ${silentMs} ms`)),
+    );
+    this.heartbeat.start();
   }
 
   private stopHeartbeat(): void {
-    if (this.heartbeatTimer !== null) clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = null;
+    this.heartbeat?.stop();
+    this.heartbeat = null;
   }
 
   /** Ends the current connection now, as if lost; its late events are ignored. */
@@ -471,7 +295,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.stopHeartbeat();
     this.socket = null;
     const kick = this.kick;
-    this.rejectAll(
+    this.requests.rejectAll(
       kick !== null
         ? new GatewayError(kick.status, kick.message)
         : new GatewayError(ClientStatus.CONNECTION_CLOSED, error?.message ?? 'the connection closed'),
@@ -480,7 +304,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
       this.finish({ kick, error });
       return;
     }
-    const reconnecting = this.reconnect?.shouldReconnect({ kick, error }) === true;
+    const reconnecting = this.reconnect !== null && this.wantsReconnect({ kick, error });
     this.emit('disconnect', { kick, error, reconnecting });
     if (!reconnecting) {
       this.state = 'closed';
@@ -496,8 +320,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.inReconnectLoop = true;
     try {
       for (let attempt = 1; attempt <= r.maxAttempts; attempt++) {
-        const ceiling = Math.min(r.maxMs, r.minMs * 2 ** Math.min(attempt - 1, 30));
-        const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+        const delayMs = reconnectDelayMs(r, attempt);
         this.emit('reconnecting', { attempt, delayMs });
         await this.sleep(delayMs);
         if (this.isClosed()) return;
@@ -535,6 +358,15 @@ export class GatewayClient extends Emitter<ClientEvents> {
     }
   }
 
+  /** The policy's verdict; a shouldReconnect that throws counts as "no" (the app's bug must not loop). */
+  private wantsReconnect(cause: DisconnectCause): boolean {
+    try {
+      return this.reconnect!.shouldReconnect(cause) === true;
+    } catch {
+      return false;
+    }
+  }
+
   // Methods, not inline comparisons: the state changes across the awaits above.
   private isClosed(): boolean {
     return this.state === 'closed';
@@ -557,15 +389,6 @@ export class GatewayClient extends Emitter<ClientEvents> {
     });
   }
 
-  private rejectAll(error: GatewayError): void {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) {
-      if (p.timer !== null) clearTimeout(p.timer);
-      p.reject(error);
-    }
-  }
-
   private finishCalled = false;
   private finish(info: CloseInfo): void {
     if (this.finishCalled) return;
@@ -578,34 +401,4 @@ export class GatewayClient extends Emitter<ClientEvents> {
 /** Connects to `tcp://host:port` (Node) or `ws://host:port/path`, resolving after HELLO. */
 export function connect(url: string | URL, options?: ConnectOptions): Promise<GatewayClient> {
   return GatewayClient.connect(url, options);
-}
-
-function parseHello(body: Uint8Array): Hello | null {
-  try {
-    const h = JSON.parse(utf8(body)) as Hello;
-    if (
-      typeof h.sessionId !== 'string' ||
-      typeof h.heartbeatMs !== 'number' ||
-      typeof h.maxFrameBytes !== 'number'
-    ) {
-      return null;
-    }
-    return h;
-  } catch {
-    return null;
-  }
-}
-
-function parseKick(frame: WireFrame): Kick {
-  const fallback = { status: frame.status, error: statusName(frame.status), message: '' };
-  try {
-    const body = JSON.parse(utf8(frame.body)) as { error?: unknown; message?: unknown };
-    return {
-      status: frame.status,
-      error: typeof body.error === 'string' ? body.error : fallback.error,
-      message: typeof body.message === 'string' ? body.message : '',
-    };
-  } catch {
-    return fallback;
-  }
 }

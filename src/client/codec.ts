@@ -1,5 +1,5 @@
 /**
- * The SPEC §3 frame codec for clients, on Uint8Array and DataView only (no Buffer, no
+ * The frame codec (docs/protocol.md) for clients, on Uint8Array and DataView only (no Buffer, no
  * node: modules), so the same code runs in browsers. The gateway's own codec lives in
  * src/protocol/ and is tuned for Buffers; test/client-codec.test.ts checks the two agree.
  */
@@ -16,7 +16,7 @@ export interface WireFrame {
   body: Uint8Array;
 }
 
-/** A frame from the gateway that breaks SPEC §3: the connection cannot be trusted further. */
+/** A frame from the gateway that breaks the frame format: the connection cannot be trusted further. */
 export class FrameError extends Error {
   override readonly name = 'FrameError';
 }

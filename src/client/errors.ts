@@ -2,7 +2,7 @@ import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import { utf8 } from './codec.js';
 
 /**
- * Conditions the client detects itself, outside SPEC §6's table. Negative, so they can
+ * Conditions the client detects itself, outside the gateway's status table (docs/errors.md). Negative, so they can
  * never collide with a wire status (u16).
  */
 export const ClientStatus = {
@@ -16,7 +16,7 @@ export const ClientStatus = {
   CONNECT_FAILED: -4,
   /** close() was called while the request was in flight. */
   CLIENT_CLOSED: -5,
-  /** The gateway sent something that is not a SPEC §3 frame. */
+  /** The gateway sent something that is not a valid frame. */
   BAD_SERVER_FRAME: -6,
 } as const;
 export type ClientStatusName = keyof typeof ClientStatus;
@@ -25,7 +25,7 @@ const clientNames = new Map<number, string>(Object.entries(ClientStatus).map(([n
 const wireCodes = new Set<number>(Object.values(Status));
 
 /**
- * The name of a status: SPEC §6 names (`BACKEND_TIMEOUT`), the client's own conditions
+ * The name of a status: the gateway's status names (`BACKEND_TIMEOUT`), the client's own conditions
  * (`CONNECTION_CLOSED`), `APP_<n>` for application codes a backend set with
  * x-gateway-status (1000–65535), `STATUS_<n>` for anything else.
  */
@@ -43,7 +43,7 @@ export function statusName(status: number): string {
  */
 export class GatewayError extends Error {
   override readonly name: string;
-  /** The wire status (SPEC §6, or an application code), or a negative ClientStatus. */
+  /** The wire status (docs/errors.md, or an application code), or a negative ClientStatus. */
   readonly status: number;
   /** Set for BACKEND_REJECTED and BACKEND_ERROR: the backend's HTTP status. */
   readonly httpStatus: number | undefined;

@@ -13,6 +13,7 @@ import {
   Status,
 } from '../../src/client/index.js';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
+import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import {
   api,
@@ -183,10 +184,28 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect(player.body).toMatchObject({ online: true, sessionId: c.hello.sessionId });
   });
 
-  it('reconnects after a kick, with onReconnect logging in again', async () => {
-    const player = `sdk-re-${kind}`;
+  it('does not reconnect after an admin KICK (KICKED) by default, even with reconnect on', async () => {
+    const player = `sdk-no-re-${kind}`;
+    const c = await client(gw.url(kind), { reconnect: { minMs: 20, maxMs: 50 } });
+    await c.call(1, player);
+    const scheduled: unknown[] = [];
+    c.on('reconnecting', (r) => scheduled.push(r));
+    const disconnected = next(c, 'disconnect');
+    const closed = next(c, 'close');
+    await api(gw, '/v1/kick', { players: [player], reason: 'banned' });
+    expect(await disconnected).toMatchObject({ kick: { status: Status.KICKED }, reconnecting: false });
+    expect(await closed).toMatchObject({ kick: { status: Status.KICKED, message: 'banned' } });
+    expect(c.state).toBe('closed');
+    expect(scheduled).toEqual([]);
+    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({ online: false });
+  });
+
+  it('reconnects after KICK IDLE_TIMEOUT, with onReconnect logging in again', async () => {
+    const player = `sdk-re-idle-${kind}`;
     let relogins = 0;
+    // No heartbeat: the gateway kicks the silent session after heartbeat.timeoutMs.
     const c = await client(gw.url(kind), {
+      heartbeat: false,
       reconnect: { minMs: 20, maxMs: 50 },
       onReconnect: async (again) => {
         await again.call(1, player);
@@ -197,8 +216,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const first = c.hello.sessionId;
     const disconnected = next(c, 'disconnect');
     const reconnected = next(c, 'reconnect');
-    await api(gw, '/v1/kick', { players: [player] });
-    expect(await disconnected).toMatchObject({ kick: { status: Status.KICKED }, reconnecting: true });
+    expect(await disconnected).toMatchObject({ kick: { status: Status.IDLE_TIMEOUT }, reconnecting: true });
     const info = await reconnected;
     expect(info.hello.sessionId).not.toBe(first);
     expect(relogins).toBe(1);
@@ -210,13 +228,29 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const pushed = next(c, 'push');
     await api(gw, '/v1/push', { players: [player], cmd: 7, data: '' });
     expect(await pushed).toMatchObject({ cmd: 7 });
+    await c.close();
+  });
+
+  it('shouldReconnect overrides the policy: reconnect after KICKED', async () => {
+    const player = `sdk-re-kick-${kind}`;
+    const c = await client(gw.url(kind), {
+      reconnect: { minMs: 20, maxMs: 50, shouldReconnect: () => true },
+      onReconnect: (again) => again.call(1, player),
+    });
+    await c.call(1, player);
+    const disconnected = next(c, 'disconnect');
+    const reconnected = next(c, 'reconnect');
+    await api(gw, '/v1/kick', { players: [player] });
+    expect(await disconnected).toMatchObject({ kick: { status: Status.KICKED }, reconnecting: true });
+    await reconnected;
+    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({ online: true });
   });
 
   it("retries when onReconnect fails, emitting 'error'", async () => {
     const player = `sdk-re-fail-${kind}`;
     let calls = 0;
     const c = await client(gw.url(kind), {
-      reconnect: { minMs: 20, maxMs: 40 },
+      reconnect: { minMs: 20, maxMs: 40, shouldReconnect: () => true },
       onReconnect: async (again) => {
         if (++calls === 1) throw new Error('login service down');
         await again.call(1, player);
@@ -236,17 +270,24 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const player = `sdk-replaced-${kind}`;
     const a = await client(gw.url(kind), { reconnect: { minMs: 20, maxMs: 50 } });
     await a.call(1, player);
+    const disconnected = next(a, 'disconnect');
     const closed = next(a, 'close');
     const b = await client(gw.url(kind));
     await b.call(1, player);
+    expect(await disconnected).toMatchObject({ kick: { status: Status.REPLACED }, reconnecting: false });
     expect(await closed).toMatchObject({ kick: { status: Status.REPLACED, error: 'REPLACED' } });
     expect(a.state).toBe('closed');
+    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({
+      online: true,
+      sessionId: b.hello.sessionId,
+    });
   });
 
   it("emits 'gap' when pushes were lost while offline (offline queue overflow)", async () => {
     const player = `sdk-gap-${kind}`;
+    // A KICK does not reconnect by default; this client opts in to come back after one.
     const c = await client(gw.url(kind), {
-      reconnect: { minMs: 400, maxMs: 400 },
+      reconnect: { minMs: 400, maxMs: 400, shouldReconnect: () => true },
       onReconnect: (again) => again.call(1, player),
     });
     await c.call(1, player);
@@ -358,6 +399,47 @@ describe('SDK with a standard WebSocket (the browser API)', () => {
   });
 });
 
+describe('SDK across a gateway restart (a real gateway process)', () => {
+  let node: GatewayProcess;
+  beforeAll(async () => {
+    node = await GatewayProcess.start({
+      nodeId: 'sdk-restart',
+      redisUrl: 'redis://127.0.0.1:1', // unused: the local engine
+      keyPrefix: 'unused:',
+      backendUrl: backend.url,
+      extra: { cluster: { engine: 'local' } },
+    });
+  });
+  afterAll(() => node.stop());
+
+  it('reconnects after KICK SERVER_SHUTDOWN once the gateway is back, and logs in again', async () => {
+    const player = 'sdk-restart-player';
+    const c = await client(`tcp://127.0.0.1:${node.tcpPort}`, {
+      reconnect: { minMs: 50, maxMs: 200 },
+      onReconnect: (again) => again.call(1, player),
+    });
+    await c.call(1, player);
+    const disconnected = next(c, 'disconnect');
+    const attempts: number[] = [];
+    c.on('reconnecting', (r) => attempts.push(r.attempt));
+    expect(await node.stop()).toBe(0);
+    expect(await disconnected).toMatchObject({
+      kick: { status: Status.SERVER_SHUTDOWN },
+      reconnecting: true,
+    });
+    const reconnected = next(c, 'reconnect', 15_000);
+    await node.restart();
+    const info = await reconnected;
+    expect(attempts.length).toBeGreaterThanOrEqual(1);
+    expect(info.hello.node).toBe('sdk-restart');
+    expect((await node.api('GET', `/v1/players/${player}`)).body).toMatchObject({
+      online: true,
+      sessionId: info.hello.sessionId,
+    });
+    await c.close();
+  });
+});
+
 describe('SDK connection failures', () => {
   it.each([
     ['tcp', 'tcp://127.0.0.1:1'],
@@ -423,7 +505,7 @@ describe('SDK connection failures', () => {
       }
     });
 
-    it('closes on a frame that breaks SPEC §3', async () => {
+    it('closes on a frame that breaks the frame format', async () => {
       behaviour = 'garbage';
       for (const url of urls()) {
         const c = await connect(url, { heartbeat: false });

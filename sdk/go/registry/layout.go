@@ -1,0 +1,103 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Layouts: how a record is keyed and encoded, so that services of either
+// framework, and the gateway's discovery, read it.
+const (
+	// LayoutKratos keys a record <prefix>/<name>/<id> (prefix default
+	// "/microservices") with a JSON value {"id", "name", "version",
+	// "metadata", "endpoints"}.
+	LayoutKratos = "kratos"
+	// LayoutGoZero keys a record <prefix><name>/<id> (prefix default ""), the
+	// id being the lease id unless Instance.ID is set, with the instance's
+	// HTTP host:port as plain text.
+	LayoutGoZero = "go-zero"
+
+	defaultKratosPrefix = "/microservices"
+)
+
+// record is one layout's way of writing an instance.
+type record struct {
+	layout, prefix string
+	inst           Instance
+	value          string
+}
+
+func newRecord(layout, prefix string, inst Instance) (*record, error) {
+	if inst.Name == "" {
+		return nil, fmt.Errorf("registry: Instance.Name is empty")
+	}
+	r := &record{layout: layout, prefix: prefix, inst: inst}
+	switch layout {
+	case "", LayoutKratos:
+		r.layout = LayoutKratos
+		if r.prefix == "" {
+			r.prefix = defaultKratosPrefix
+		}
+		r.prefix = strings.TrimRight(r.prefix, "/")
+		if inst.ID == "" {
+			return nil, fmt.Errorf("registry: Instance.ID is empty (the kratos layout keys records by it)")
+		}
+		metadata := inst.Metadata
+		if metadata == nil {
+			metadata = map[string]string{} // kratos readers expect an object
+		}
+		endpoints := inst.Endpoints
+		if endpoints == nil {
+			endpoints = []string{}
+		}
+		value, err := json.Marshal(struct {
+			ID        string            `json:"id"`
+			Name      string            `json:"name"`
+			Version   string            `json:"version"`
+			Metadata  map[string]string `json:"metadata"`
+			Endpoints []string          `json:"endpoints"`
+		}{inst.ID, inst.Name, inst.Version, metadata, endpoints})
+		if err != nil {
+			return nil, err
+		}
+		r.value = string(value)
+	case LayoutGoZero:
+		hostPort, err := httpHostPort(inst.Endpoints)
+		if err != nil {
+			return nil, err
+		}
+		r.value = hostPort
+	default:
+		return nil, fmt.Errorf("registry: unknown layout %q (kratos or go-zero)", layout)
+	}
+	return r, nil
+}
+
+// key is the record's key while it is attached to lease.
+func (r *record) key(lease int64) string {
+	if r.layout == LayoutKratos {
+		return r.prefix + "/" + r.inst.Name + "/" + r.inst.ID
+	}
+	id := r.inst.ID
+	if id == "" {
+		id = strconv.FormatInt(lease, 10) // what go-zero's own publisher does
+	}
+	return r.prefix + r.inst.Name + "/" + id
+}
+
+// httpHostPort picks the HTTP address go-zero publishes: the first http:// or
+// https:// endpoint, or the first one given without a scheme.
+func httpHostPort(endpoints []string) (string, error) {
+	for _, e := range endpoints {
+		if !strings.Contains(e, "://") {
+			return e, nil
+		}
+		if u, err := url.Parse(e); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			return u.Host, nil
+		}
+	}
+	return "", fmt.Errorf("registry: the go-zero layout needs an http:// endpoint (or host:port) in Instance.Endpoints, got %q", endpoints)
+}

@@ -164,7 +164,9 @@ export class ServiceWatch {
     });
     // The first 'connected' is the watch being created; any later one is a reconnect.
     watcher.on('connected', () => {
-      if (cycle === this.cycle && disconnected) void this.readThenWatch(1);
+      if (cycle !== this.cycle || !disconnected) return;
+      this.log.info({ service: this.service }, 'registry: watch reconnected, reading the service again');
+      void this.readThenWatch(1);
     });
     // A canceled watch (e.g. its revision was compacted): start over from a fresh read.
     watcher.on('error', (err: Error) => {

@@ -21,7 +21,7 @@ const cmdSpec = z
 
 const target = z.strictObject({
   /** Base URL; `{cmd}` is replaced by the decimal cmd. */
-  url: z.url({ protocol: /^https?$/ }),
+  url: z.url({ protocol: /^https?$/, error: 'expected http(s)://host:port/path' }),
   /** No answer within this many ms → BACKEND_TIMEOUT. */
   timeoutMs: positive.default(3_000),
   /** Most connections the target's pool opens. */

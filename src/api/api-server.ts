@@ -9,7 +9,8 @@ import { EngineUnavailableError } from '../players/engine-unavailable.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
 import { ApiError, invalid } from './api-error.js';
 import { readBody } from './request-body.js';
-import { groupName, kickBody, membersBody, messageBody, pushBody } from './schemas.js';
+import { groupNameProblem } from '../players/names.js';
+import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
 
 /** What the API reads from the rest of the gateway. */
 export interface ApiDeps {
@@ -218,8 +219,8 @@ class Unready {
 }
 
 function checkGroup(group: string): void {
-  const r = groupName.safeParse(group);
-  if (!r.success) throw invalid(r.error.issues[0].message);
+  const problem = groupNameProblem(group);
+  if (problem !== undefined) throw invalid(problem);
 }
 
 function decodeSegment(s: string): string {

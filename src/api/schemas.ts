@@ -1,6 +1,11 @@
 import { z } from 'zod';
+import { playerIdProblem } from '../players/names.js';
 
-const playerId = z.string().min(1, 'player ids are non-empty strings').max(256);
+/** Player ids follow the one rule of src/players/names.ts, as directives and plugins do. */
+const playerId = z.string().superRefine((id, ctx) => {
+  const problem = playerIdProblem(id);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 const players = z.array(playerId).min(1, 'players must name at least one player').max(100_000);
 const cmd = z.number().int('cmd must be an integer').min(0).max(0xffffffff, 'cmd must fit in u32');
 const base64 = z
@@ -22,8 +27,3 @@ export const kickBody = z.strictObject({
   players,
   reason: z.string().max(1024).default('kicked by the API'),
 });
-
-/** Group names: what a directive header or a URL segment can carry. */
-export const groupName = z
-  .string()
-  .regex(/^[^\s,]{1,128}$/, 'group names are 1–128 characters without spaces or commas');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type GatewayConfig, isLoopback, parseAddress } from './schema.js';
+import { apiTokens, configSchema, type GatewayConfig, isLoopback, parseAddress } from './schema.js';
 
 /** A config that cannot start the gateway; the message names the key at fault. */
 export class ConfigError extends Error {
@@ -73,15 +73,60 @@ function checkReferences(config: GatewayConfig): void {
   if (config.events.target !== null && !(config.events.target in config.targets)) {
     throw new ConfigError(`events.target: no target named "${config.events.target}" under targets`);
   }
+  for (const [name, target] of Object.entries(config.targets)) {
+    if (target.discover !== undefined && config.registry.etcd === null) {
+      throw new ConfigError(
+        `targets.${name}.discover: needs registry.etcd.endpoints, the etcd to find "${target.discover}" in`,
+      );
+    }
+  }
   const api = parseAddress(config.listen.api);
-  if (api && !isLoopback(api.host) && config.api.token === null) {
+  if (api && !isLoopback(api.host) && apiTokens(config.api).length === 0) {
     throw new ConfigError(
       `api.token: must be set when listen.api (${config.listen.api}) is not a loopback address — anyone could push or kick`,
     );
   }
+  if (config.api.headersTimeoutMs > config.api.requestTimeoutMs) {
+    throw new ConfigError('api.headersTimeoutMs: must not be longer than api.requestTimeoutMs');
+  }
+  for (const [name, target] of Object.entries(config.targets) as Array<[string, { url?: string }]>) {
+    // Refused rather than sent as basic auth: a password in the file ends up in logs and dumps.
+    if (typeof target.url === 'string' && /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(target.url)) {
+      throw new ConfigError(
+        `targets.${name}.url: must not carry credentials (user:pass@); protect the backend by network or its own auth`,
+      );
+    }
+  }
+  checkListeners(config);
   if (config.heartbeat.timeoutMs <= config.heartbeat.intervalMs) {
     throw new ConfigError('heartbeat.timeoutMs: must be longer than heartbeat.intervalMs');
   }
+}
+
+/** At least one client listener, and no two listeners on one port. */
+function checkListeners(config: GatewayConfig): void {
+  const { listen } = config;
+  if (listen.tcp === null && listen.ws === null) {
+    throw new ConfigError('listen.tcp: no client listener; set listen.tcp or listen.ws (or both)');
+  }
+  const bound: Array<{ key: string; host: string; port: number }> = [];
+  for (const name of ['tcp', 'ws', 'api', 'metrics'] as const) {
+    const text = listen[name];
+    const at = text === null ? null : parseAddress(text);
+    if (at === null || at.port === 0) continue;
+    const key = `listen.${name}`;
+    const clash = bound.find((b) => b.port === at.port && overlaps(b.host, at.host));
+    if (clash !== undefined) {
+      throw new ConfigError(`${key}: port ${at.port} is already taken by ${clash.key}`);
+    }
+    bound.push({ key, ...at });
+  }
+}
+
+/** Two hosts collide on a port when they are the same or either is a wildcard. */
+function overlaps(a: string, b: string): boolean {
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::' || h === '';
+  return a === b || wildcard(a) || wildcard(b);
 }
 
 function describe(error: z.ZodError): string {

@@ -1,5 +1,7 @@
+import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { MAX_FRAME_BYTES } from '../protocol/frame-decoder.js';
 import { CmdSet, type CmdSpec } from './cmd-set.js';
 
 /** `host:port`; port 0 picks a free port. IPv6 hosts go in brackets: `[::1]:7000`. */
@@ -70,7 +72,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   limits: z
     .strictObject({
-      maxFrameBytes: z.number().int().min(12).max(0xffffffff).default(65_536),
+      /** Bounded so a length field can never ask the decoder for more than it may hold. */
+      maxFrameBytes: z
+        .number()
+        .int()
+        .min(12)
+        .max(MAX_FRAME_BYTES, `at most ${MAX_FRAME_BYTES} (16 MiB)`)
+        .default(65_536),
       maxConnections: positive.default(100_000),
       maxInFlightPerSession: positive.default(32),
       /** Token-bucket refill per session; 0 turns the limit off. */
@@ -82,8 +90,28 @@ export const configSchema = z.strictObject({
     .prefault({}),
   api: z
     .strictObject({
-      token: z.string().min(1).nullable().default(null),
+      /** One bearer token; an alias of a one-item `tokens`. Blank counts as none. */
+      token: z
+        .string()
+        .nullable()
+        .default(null)
+        .transform((t) => (t === null || t.trim() === '' ? null : t.trim())),
+      /** Every accepted bearer token (rotation: add the new one, SIGHUP, drop the old one). */
+      tokens: z
+        .array(z.string())
+        .default([])
+        .transform((list) => list.map((t) => t.trim()).filter((t) => t !== '')),
       maxBodyBytes: positive.default(1_048_576),
+      /** API connections open at once (game listeners have limits.maxConnections). */
+      maxConnections: positive.default(1_024),
+      /** A request whose headers are not all in by then gets 408 and its connection closed. */
+      headersTimeoutMs: positive.max(10_000, 'at most 10000 ms').default(10_000),
+      /** A request (headers and body) not all in by then gets 408 and its connection closed. */
+      requestTimeoutMs: positive.default(30_000),
+      /** After a refusal (401, 413): read and discard what the client still sends, this long at most… */
+      lingerMs: ms.max(10_000, 'at most 10000 ms').default(2_000),
+      /** …and this many bytes at most, then close. */
+      lingerBytes: ms.max(64 * 1_048_576, 'at most 67108864 bytes').default(2 * 1_048_576),
     })
     .prefault({}),
   metrics: z
@@ -98,7 +126,9 @@ export const configSchema = z.strictObject({
       engine: z.enum(['local', 'redis']).default('local'),
       redis: z
         .strictObject({
-          url: z.string().default('redis://127.0.0.1:6379'),
+          url: z
+            .url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' })
+            .default('redis://127.0.0.1:6379'),
           keyPrefix: z.string().default('gw:'),
           commandTimeoutMs: positive.default(1_000),
         })
@@ -124,6 +154,8 @@ export type TargetConfig = GatewayConfig['targets'][string];
 export interface Address {
   host: string;
   port: number;
+  /** The config key it came from (`listen.api`), for bind errors. */
+  key?: string;
 }
 
 export function parseAddress(text: string): Address | null {
@@ -134,6 +166,22 @@ export function parseAddress(text: string): Address | null {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Judged on the parsed IP (127.0.0.0/8, ::1, their IPv4-mapped forms) or the literal name
+ * `localhost`, never on a prefix: `127.example.com` is a name anyone can point anywhere.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+  if (host === 'localhost') return true;
+  const family = isIP(host);
+  if (family === 0) return false;
+  return LOOPBACK.check(host, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+/** The tokens the API accepts: `api.tokens` plus the `api.token` alias, blanks dropped. */
+export function apiTokens(api: { token: string | null; tokens: readonly string[] }): string[] {
+  return [...new Set([...(api.token === null ? [] : [api.token]), ...api.tokens])];
 }

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { HEADER_BYTES, MIN_LENGTH } from './frame.js';
 import { Status, type StatusCode } from './status.js';
 
@@ -5,17 +6,27 @@ import { Status, type StatusCode } from './status.js';
  * Called once per complete frame. `body` is a view into the socket's chunk whenever the
  * frame arrived whole (no copy); it stays valid because Node never reuses read chunks.
  */
+/**
+ * The largest `limits.maxFrameBytes` the config accepts (16 MiB): the length field is a
+ * u32, and a bound the schema enforces keeps every length the decoder accepts far below
+ * what a Buffer can hold.
+ */
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
 export type FrameHandler = (type: number, status: number, cmd: number, seq: number, body: Buffer) => void;
 
 /**
  * Streaming decoder for the SPEC §3 byte stream: frames split across reads, many frames
  * in one read, any mix. A length outside [12, maxFrameBytes] is refused as soon as its
- * four bytes are in, before any body is buffered, so a hostile length cannot make the
- * gateway allocate. After the first error the decoder is dead and ignores everything.
+ * four bytes are in, before any body is buffered. A frame split across reads is held as
+ * the chunks received and joined once complete, so what the decoder holds is what the
+ * client actually sent, never what its length field claims. After the first error the
+ * decoder is dead and ignores everything.
  */
 export class FrameDecoder {
-  /** The frame being assembled across reads (exact size, allocated once its length is known). */
-  private partial: Buffer | null = null;
+  /** The chunks of the frame being assembled across reads, and its size once whole. */
+  private partial: Buffer[] | null = null;
+  private partialSize = 0;
   private partialFilled = 0;
   /** Fewer than 4 bytes of a frame whose length is not yet known. */
   private tail: Buffer | null = null;
@@ -24,7 +35,19 @@ export class FrameDecoder {
   constructor(
     private readonly maxFrameBytes: number,
     private readonly onFrame: FrameHandler,
-  ) {}
+  ) {
+    // The gateway's sessions get at most MAX_FRAME_BYTES (the schema's bound); a client
+    // decoding the gateway's answers may allow more, never more than one Buffer can hold.
+    const most = constants.MAX_LENGTH - 4;
+    if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_LENGTH || maxFrameBytes > most) {
+      throw new RangeError(`maxFrameBytes must be an integer from ${MIN_LENGTH} to ${most}`);
+    }
+  }
+
+  /** Bytes held for a frame not yet complete (what the client sent, not what it announced). */
+  get buffered(): number {
+    return this.partialFilled + (this.tail?.length ?? 0);
+  }
 
   /** The status that stopped the decoder, or null while it is healthy. */
   get error(): StatusCode | null {
@@ -52,14 +75,14 @@ export class FrameDecoder {
     }
 
     if (this.partial !== null) {
-      const want = this.partial.length - this.partialFilled;
-      const take = Math.min(want, buf.length);
-      buf.copy(this.partial, this.partialFilled, 0, take);
+      const take = Math.min(this.partialSize - this.partialFilled, buf.length);
+      this.partial.push(take === buf.length ? buf : buf.subarray(0, take));
       this.partialFilled += take;
       off = take;
-      if (this.partialFilled < this.partial.length) return null;
-      const whole = this.partial;
+      if (this.partialFilled < this.partialSize) return null;
+      const whole = Buffer.concat(this.partial, this.partialSize);
       this.partial = null;
+      this.partialFilled = 0;
       const err = this.emit(whole, 0, whole.length - 4);
       if (err !== null) return err;
     }
@@ -70,8 +93,10 @@ export class FrameDecoder {
       if (err !== null) return err;
       const frameBytes = 4 + length;
       if (buf.length - off < frameBytes) {
-        this.partial = Buffer.allocUnsafe(frameBytes);
-        this.partialFilled = buf.copy(this.partial, 0, off);
+        // Copied: the rest of this chunk may be small while the chunk itself is large.
+        this.partial = [Buffer.from(buf.subarray(off))];
+        this.partialSize = frameBytes;
+        this.partialFilled = buf.length - off;
         return null;
       }
       const emitErr = this.emit(buf, off, length);
@@ -105,6 +130,7 @@ export class FrameDecoder {
   fail(status: StatusCode): StatusCode {
     this.failed ??= status;
     this.partial = null;
+    this.partialFilled = 0;
     this.tail = null;
     return this.failed;
   }

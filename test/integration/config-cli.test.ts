@@ -37,7 +37,7 @@ describe('config (SPEC §10)', () => {
       requestsPerSecond: 100,
       maxWriteBufferBytes: 1_048_576,
     });
-    expect(c.api).toEqual({ token: null, maxBodyBytes: 1_048_576 });
+    expect(c.api).toMatchObject({ token: null, tokens: [], maxBodyBytes: 1_048_576 });
     expect(c.shutdown.drainMs).toBe(10_000);
     expect(c.metrics).toMatchObject({ playerIdLabel: 'suspects', suspectRequestsPerMinute: 1_000 });
     expect(c.cluster.engine).toBe('local');
@@ -134,5 +134,92 @@ describe('command line', () => {
     child.kill('SIGTERM');
     expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.SERVER_SHUTDOWN);
     expect(await exit).toBe(0);
+  });
+});
+
+describe('bad configs stop the start naming the key (issue 11 item 8)', () => {
+  it.each([
+    [{ limits: { maxFrameBytes: 4_294_967_295 } }, /^limits\.maxFrameBytes: .*16777216/],
+    [{ limits: { maxFrameBytes: 16 * 1024 * 1024 + 1 } }, /^limits\.maxFrameBytes: /],
+    [{ cluster: { engine: 'redis', redis: { url: 'not a url' } } }, /^cluster\.redis\.url: /],
+    [{ cluster: { redis: { url: 'http://127.0.0.1:6379' } } }, /^cluster\.redis\.url: /],
+    [{ targets: { a: { url: 'http://user:pass@127.0.0.1:1/x' } } }, /^targets\.a\.url: .*credentials/],
+    [{ targets: { a: { url: 'http://user@127.0.0.1:1/x' } } }, /^targets\.a\.url: .*credentials/],
+    [{ listen: { tcp: null, ws: null } }, /^listen\.tcp: .*listen\.ws/],
+    [{ listen: { tcp: '127.0.0.1:7100', api: '127.0.0.1:7100' } }, /^listen\.api: .*listen\.tcp/],
+    [{ listen: { tcp: '0.0.0.0:7100', ws: '127.0.0.1:7100' } }, /^listen\.ws: .*listen\.tcp/],
+    [{ listen: { api: '0.0.0.0:7002' }, api: { token: '   ' } }, /^api\.token: must be set/],
+    [{ listen: { api: '0.0.0.0:7002' }, api: { tokens: ['', ' '] } }, /^api\.token: must be set/],
+    [{ listen: { api: '127.example.com:7002' } }, /^api\.token: must be set/],
+    [{ listen: { api: '127.0.0.1.nip.io:7002' } }, /^api\.token: must be set/],
+    [{ api: { headersTimeoutMs: 20_000 } }, /^api\.headersTimeoutMs: at most 10000/],
+    [{ api: { lingerMs: 60_000 } }, /^api\.lingerMs: at most/],
+  ])('%j is refused naming the key', (raw, message) => {
+    expect(() => buildConfig(raw)).toThrow(ConfigError);
+    expect(() => buildConfig(raw)).toThrow(message);
+  });
+
+  it.each([
+    ['127.0.0.1'],
+    ['127.1.2.3'],
+    ['::1'],
+    ['0:0:0:0:0:0:0:1'],
+    ['localhost'],
+  ])('%s is loopback: no token needed', (host) => {
+    const api = host.includes(':') ? `[${host}]:7002` : `${host}:7002`;
+    expect(buildConfig({ listen: { api } }).listen.api).toBe(api);
+  });
+
+  it('accepts the largest documented maxFrameBytes, several tokens, and a blank token as none', () => {
+    expect(buildConfig({ limits: { maxFrameBytes: 16 * 1024 * 1024 } }).limits.maxFrameBytes).toBe(16_777_216);
+    const c = buildConfig({ listen: { api: '0.0.0.0:7002' }, api: { token: 'a', tokens: ['b', 'c'] } });
+    expect(c.api.tokens).toEqual(['b', 'c']);
+    expect(buildConfig({ api: { token: '  ' } }).api.token).toBeNull();
+  });
+
+  it('check-config hides every token', () => {
+    const path = file('tokens.yaml', 'api: { token: hunter2, tokens: [swordfish, letmein] }\n');
+    const r = cli(['check-config', path]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).not.toMatch(/hunter2|swordfish|letmein/);
+  });
+
+  const run = (yaml: string, env: Record<string, string> = {}) => {
+    const path = file(`start-${Math.random().toString(36).slice(2)}.yaml`, yaml);
+    return cli(['--config', path], env);
+  };
+
+  it('two listeners on one port: exit 2 naming both keys, no stack trace', () => {
+    const r = run('listen: { tcp: "127.0.0.1:7931", ws: "127.0.0.1:7931", api: "127.0.0.1:0" }\n');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/listen\.ws: .*listen\.tcp/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a port taken by another process: exit 2 naming the listener key', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = run(`listen: { tcp: "127.0.0.1:0", api: "127.0.0.1:${port}" }\n`);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`listen\\.api: cannot listen on 127\\.0\\.0\\.1:${port}`));
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it.each([
+    ['cluster.redis.url "not a url"', 'cluster: { engine: redis, redis: { url: "not a url" } }\n', /cluster\.redis\.url/],
+    ['no client listener', 'listen: { tcp: null, ws: null, api: "127.0.0.1:0" }\n', /listen\.tcp/],
+    ['a blank token on 0.0.0.0', 'listen: { tcp: "127.0.0.1:0", api: "0.0.0.0:0" }\napi: { token: "   " }\n', /api\.token/],
+    ['credentials in a target url', 'targets: { a: { url: "http://u:p@127.0.0.1:1/" } }\n', /targets\.a\.url/],
+  ])('%s: exit 2 naming the key', (_name, yaml, key) => {
+    const r = run(yaml);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(key);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -173,7 +173,8 @@ export function nodeConfig(
 ): GatewayConfigInput {
   return {
     node: { id: nodeId },
-    listen: { tcp: null, api: '127.0.0.1:0' },
+    // Never bound here (only the engine runs); a client listener keeps the config valid.
+    listen: { tcp: '127.0.0.1:0', api: '127.0.0.1:0' },
     cluster: { engine: kind, redis: { url: redisUrl, keyPrefix: prefix, commandTimeoutMs: 1_000 } },
     ...overrides,
   };

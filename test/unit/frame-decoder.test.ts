@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, type FrameType } from '../../src/protocol/frame.js';
-import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
+import { FrameDecoder, MAX_FRAME_BYTES } from '../../src/protocol/frame-decoder.js';
 import { Status } from '../../src/protocol/status.js';
 
 interface Decoded {
@@ -108,5 +108,36 @@ describe('FrameDecoder', () => {
     expect(frames).toEqual([
       { type: 2, status: 0, cmd: 42, seq: 9, body: Buffer.from('hello world').toString('hex') },
     ]);
+  });
+});
+
+describe('lengths the decoder never allocates from (issue 11 item 2)', () => {
+  it('a config-sized maximum and a hostile length field: no throw, nothing allocated up front', () => {
+    // Before: maxFrameBytes 4 294 967 295 let a 4-byte length make Buffer.allocUnsafe throw
+    // ERR_OUT_OF_RANGE, which ended the process. Such a maximum is now refused at construction.
+    expect(() => new FrameDecoder(0xffffffff, () => {})).toThrow(RangeError);
+    const header = Buffer.alloc(16);
+    header.writeUInt32BE(MAX_FRAME_BYTES, 0);
+    header[4] = 2;
+    const before = process.memoryUsage().arrayBuffers;
+    const decoders = Array.from({ length: 64 }, () => new FrameDecoder(MAX_FRAME_BYTES, () => {}));
+    for (const d of decoders) expect(d.push(header)).toBeNull();
+    // 64 frames announcing 16 MiB each, 16 bytes sent each: what is held is what was sent.
+    expect(decoders.reduce((n, d) => n + d.buffered, 0)).toBe(64 * 16);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('a frame announced at the maximum still decodes once all of it arrives, in small reads', () => {
+    const body = Buffer.alloc(MAX_FRAME_BYTES - 12, 7);
+    const bytes = Buffer.concat([Buffer.from(encodeFrame(2 as FrameType, 0, 1, 2, body))]);
+    let got: Buffer | null = null;
+    const d = new FrameDecoder(MAX_FRAME_BYTES, (_t, _s, _c, _q, b) => {
+      got = b;
+    });
+    for (let off = 0; off < bytes.length; off += 1 << 20) expect(d.push(bytes.subarray(off, off + (1 << 20)))).toBeNull();
+    expect(got!.length).toBe(body.length);
+    expect(d.idle).toBe(true);
+    expect(d.push(Buffer.from([0, 0, 0, 12]))).toBeNull();
+    expect(d.buffered).toBe(4);
   });
 });

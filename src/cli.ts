@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { checkConfig } from './cli/check-config.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -15,8 +16,10 @@ usage:
                                         without one, the embedded default)
       [--workers N]                     run N worker processes sharing the listeners,
                                         node ids <node.id>-w0…; needs cluster.engine: redis
-  game-gateway check-config FILE        validate FILE (with env overrides) and print the
-                                        effective config as JSON
+  game-gateway check-config FILE        validate FILE as a start would (env overrides,
+      [--strict]                        plugins loaded and set up): the effective config
+                                        as JSON on stdout; routes, warnings and
+                                        "config OK" on stderr. --strict: exit 1 on warnings
   game-gateway --version | --help
 `;
 
@@ -29,6 +32,7 @@ async function main(argv: string[]): Promise<number> {
       workers: { type: 'string', short: 'w' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
+      strict: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -43,9 +47,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'check-config') {
     const path = file ?? values.config ?? process.env.GATEWAY_CONFIG;
     if (!path) throw new ConfigError('check-config needs a config file');
-    const { config } = loadConfigFile(path);
-    process.stdout.write(`${JSON.stringify(redact(config), null, 2)}\n`);
-    return 0;
+    return checkConfig(path, stdio, { strict: values.strict === true });
   }
   if (command !== undefined && command !== 'run') {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
@@ -85,9 +87,10 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function redact(config: object): object {
-  return JSON.parse(JSON.stringify(config, (k, v) => (k === 'token' && typeof v === 'string' ? '***' : v)));
-}
+const stdio = {
+  stdout: (text: string) => process.stdout.write(text),
+  stderr: (text: string) => process.stderr.write(text),
+};
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -8,7 +8,8 @@
  *   - a web page on http://127.0.0.1:8088/ that logs in over WebSocket, shows everyone
  *     moving (pushes) and live gateway figures.
  *
- * Flags: --once (run the script and exit), --no-script (skip it), --bots N (default 3).
+ * Flags: --once (run the script and exit), --no-script (skip it), --bots N (default 3),
+ * --backend go (the same backend written in Go with the Go SDK: examples/go-backend; needs `go`).
  * DEMO_PORTS=0 picks free ports for everything (tests); then a JSON line reports them.
  */
 import { readFile } from 'node:fs/promises';
@@ -20,12 +21,14 @@ import { connect, type GatewayClient, utf8 } from '../src/client/index.js';
 import { Gateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { Cmd, PushCmd, startExampleBackend } from './backend.js';
+import { prepareGoBackend } from './go-backend/launch.js';
 
 const { values: flags } = parseArgs({
   options: {
     once: { type: 'boolean', default: false },
     'no-script': { type: 'boolean', default: false },
     bots: { type: 'string', default: '3' },
+    backend: { type: 'string', default: 'node' },
   },
 });
 const free = process.env.DEMO_PORTS === '0';
@@ -36,11 +39,19 @@ const say = (line: string): void => console.log(line);
 // The gateway's API address must be known to the backend before either starts; with
 // free ports we bind the gateway first and point the backend at it afterwards.
 let apiUrl = `http://127.0.0.1:${port(7002)}`;
-const backend = await startExampleBackend(
-  port(8081),
-  () => apiUrl,
-  (l) => say(`  [backend] ${l}`),
-);
+if (flags.backend !== 'node' && flags.backend !== 'go') {
+  console.error(`--backend is node or go, not ${flags.backend}`);
+  process.exit(1);
+}
+// The Go backend is given the API's address when it starts, so it starts after the gateway.
+const goBackend = flags.backend === 'go' ? await prepareGoBackend(port(8081)) : null;
+const backend =
+  goBackend ??
+  (await startExampleBackend(
+    port(8081),
+    () => apiUrl,
+    (l) => say(`  [backend] ${l}`),
+  ));
 
 const gateway = new Gateway({
   config: {
@@ -56,6 +67,7 @@ const gateway = new Gateway({
 });
 const bound = await gateway.start();
 apiUrl = `http://${bound.api}`;
+await goBackend?.start(apiUrl, (l) => say(`  [backend] ${l}`));
 const page = await servePage(port(8088), bound, apiUrl);
 const pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}/`;
 

@@ -1,0 +1,209 @@
+/**
+ * The Go SDK end to end: examples/go-backend (written with sdk/go) is built with `go
+ * build` and run as the backend of a real gateway process, with real TCP clients. Every
+ * push here leaves the Go backend through the SDK's Client and reaches the clients
+ * through the gateway's API; every directive is set by the SDK's Reply.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildGoBackend,
+  freePort,
+  type GoBackend,
+  goInstalled,
+  startGoBackend,
+} from '../../examples/go-backend/launch.js';
+import { FrameType } from '../../src/protocol/frame.js';
+import { Status } from '../../src/protocol/status.js';
+import { GatewayProcess } from '../support/gateway-process.js';
+import { waitFor } from '../support/push-api.js';
+import { json, RawClient } from '../support/raw-client.js';
+
+const hasGo = goInstalled();
+if (!hasGo && process.env.CI) {
+  throw new Error("`go` is missing: .ci/run installs Debian's golang-go package");
+}
+
+const Cmd = {
+  LOGIN: 1001,
+  LOGOUT: 1002,
+  MOVE: 2001,
+  LOOK: 2002,
+  SAY: 2003,
+  ECHO: 2004,
+  WHISPER: 2005,
+  QUIT: 2006,
+};
+const Push = { MOVED: 5001, LEFT: 5002, SAID: 5003, WHISPERED: 5004 };
+
+describe.skipIf(!hasGo)('the Go example backend behind a real gateway', () => {
+  let dir: string;
+  let gw: GatewayProcess;
+  let backend: GoBackend;
+  const clients: RawClient[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'go-backend-test-'));
+    // The first build compiles the standard library packages it uses: allow for it.
+    const binary = buildGoBackend(dir);
+    const port = await freePort();
+    const target = { url: `http://127.0.0.1:${port}/game/{cmd}`, timeoutMs: 5_000 };
+    gw = await GatewayProcess.start({
+      nodeId: 'gw-go',
+      // The local engine: these fields feed only the Redis settings, which `extra` replaces.
+      redisUrl: 'redis://unused',
+      keyPrefix: '',
+      backendUrl: `http://127.0.0.1:${port}`,
+      extra: {
+        cluster: { engine: 'local' },
+        targets: { game: target },
+        routes: [{ cmds: '1000-2999', target: 'game' }],
+        auth: { required: true, anonymousCmds: [Cmd.LOGIN] },
+        events: { target: 'game' },
+      },
+    });
+    backend = await startGoBackend(binary, { port, gatewayApi: gw.apiUrl });
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await backend?.close();
+    await gw?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function connect(): Promise<RawClient> {
+    const c = await RawClient.connect(gw.tcpPort);
+    clients.push(c);
+    return c;
+  }
+
+  /** Connects and logs in through the Go backend's LOGIN; waits until its online event arrived. */
+  async function login(name: string): Promise<RawClient> {
+    const c = await connect();
+    const r = await c.request(Cmd.LOGIN, name);
+    expect(r.status).toBe(Status.OK);
+    await waitFor(
+      () => backend.lines.some((l) => l.endsWith(`event online ${name}`)),
+      5_000,
+      `online ${name}`,
+    );
+    return c;
+  }
+
+  it('login binds the session through Reply.Bind; before it, the gateway refuses game cmds', async () => {
+    const c = await connect();
+    expect((await c.request(Cmd.ECHO, 'hello?')).status).toBe(Status.NOT_AUTHENTICATED);
+    const r = await c.request(Cmd.LOGIN, 'alice');
+    expect(r.status).toBe(Status.OK);
+    expect(json(r)).toEqual({ player: 'alice', position: { x: 0, y: 0 } });
+    expect((await c.request(Cmd.ECHO, 'round trip')).body.toString()).toBe('round trip');
+    const player = await gw.api('GET', '/v1/players/alice');
+    expect(player.body).toMatchObject({ playerId: 'alice', online: true, sessionId: c.hello.sessionId });
+  });
+
+  it('a bad name is ErrUnauthorized: AUTH_FAILED, and the session stays unbound', async () => {
+    const c = await connect();
+    const r = await c.request(Cmd.LOGIN, 'not a name');
+    expect(r.status).toBe(Status.AUTH_FAILED);
+    expect(json(r)).toMatchObject({ error: 'AUTH_FAILED', httpStatus: 401 });
+    expect((await c.request(Cmd.ECHO, 'x')).status).toBe(Status.NOT_AUTHENTICATED);
+  });
+
+  it('MOVE pushes through the SDK to the group joined by Reply.Join at login', async () => {
+    const mover = await login('mover');
+    const watcher = await login('watcher');
+    const r = await mover.request(Cmd.MOVE, JSON.stringify({ x: 3, y: 4 }));
+    expect(r.status).toBe(Status.OK);
+    const seen = await watcher.next(
+      (f) => f.type === FrameType.PUSH && f.cmd === Push.MOVED && json(f).player === 'mover',
+    );
+    expect(json(seen)).toEqual({ player: 'mover', x: 3, y: 4 });
+    expect(seen.seq).toBeGreaterThan(0);
+    const look = await watcher.request(Cmd.LOOK);
+    expect(json(look).mover).toEqual({ x: 3, y: 4 });
+  });
+
+  it('SAY is a broadcast through the SDK', async () => {
+    const speaker = await login('speaker');
+    const listener = await login('listener');
+    expect((await speaker.request(Cmd.SAY, 'hi everyone')).status).toBe(Status.OK);
+    const heard = await listener.next(
+      (f) => f.type === FrameType.PUSH && f.cmd === Push.SAID && json(f).player === 'speaker',
+    );
+    expect(json(heard)).toEqual({ player: 'speaker', text: 'hi everyone' });
+  });
+
+  it('WHISPER looks the player up and pushes to that one player; an unknown one is an application status', async () => {
+    const from = await login('whisperer');
+    const to = await login('confidant');
+    const r = await from.request(Cmd.WHISPER, JSON.stringify({ to: 'confidant', text: 'psst' }));
+    expect(json(r)).toEqual({ to: 'confidant', result: 'delivered' });
+    const got = await to.next((f) => f.type === FrameType.PUSH && f.cmd === Push.WHISPERED);
+    expect(json(got)).toEqual({ from: 'whisperer', text: 'psst' });
+    const unknown = await from.request(Cmd.WHISPER, JSON.stringify({ to: 'nobody-here', text: '?' }));
+    expect(unknown.status).toBe(1404);
+    expect(unknown.body.toString()).toBe('no player nobody-here');
+  });
+
+  it('Reject and an unhandled cmd are BACKEND_REJECTED with their HTTP status', async () => {
+    const c = await login('rejected');
+    const bad = await c.request(Cmd.MOVE, 'north');
+    expect(bad.status).toBe(Status.BACKEND_REJECTED);
+    expect(json(bad)).toMatchObject({ error: 'BACKEND_REJECTED', httpStatus: 400 });
+    const unknown = await c.request(2999);
+    expect(unknown.status).toBe(Status.BACKEND_REJECTED);
+    expect(json(unknown)).toMatchObject({ httpStatus: 404 });
+  });
+
+  it('QUIT answers, then Reply.Close has the gateway kick the session', async () => {
+    const c = await login('quitter');
+    const r = await c.request(Cmd.QUIT);
+    expect(r.body.toString()).toBe('bye');
+    const kick = await c.nextOfType(FrameType.KICK);
+    expect(kick.status).toBe(Status.KICKED);
+    expect(json(kick)).toMatchObject({ error: 'KICKED', message: 'quit' });
+    await c.waitClosed();
+  });
+
+  it('LOGOUT is Reply.Unbind: the session stays, unbound', async () => {
+    const c = await login('leaver');
+    expect((await c.request(Cmd.LOGOUT)).status).toBe(Status.OK);
+    expect((await c.request(Cmd.ECHO, 'x')).status).toBe(Status.NOT_AUTHENTICATED);
+    await waitFor(
+      () => backend.lines.some((l) => l.endsWith('event offline leaver')),
+      5_000,
+      'offline leaver',
+    );
+    expect(c.closed).toBe(false);
+  });
+
+  it('lifecycle events: a disconnect and an API kick reach HandleEvent, which pushes LEFT to the world', async () => {
+    const stayer = await login('stayer');
+    const goner = await login('goner');
+    const kicked = await login('kicked');
+    goner.close();
+    const left = await stayer.next(
+      (f) => f.type === FrameType.PUSH && f.cmd === Push.LEFT && json(f).player === 'goner',
+    );
+    expect(json(left)).toEqual({ player: 'goner' });
+
+    expect((await gw.api('POST', '/v1/kick', { players: ['kicked'], reason: 'maintenance' })).body).toEqual({
+      kicked: 1,
+    });
+    expect((await kicked.nextOfType(FrameType.KICK)).status).toBe(Status.KICKED);
+    await stayer.next((f) => f.type === FrameType.PUSH && f.cmd === Push.LEFT && json(f).player === 'kicked');
+    const look = json(await stayer.request(Cmd.LOOK));
+    expect(Object.keys(look)).toContain('stayer');
+    expect(Object.keys(look)).not.toContain('goner');
+    expect(Object.keys(look)).not.toContain('kicked');
+  });
+
+  it('the Go backend shuts down gracefully on SIGTERM', async () => {
+    await backend.close();
+    expect(backend.child.exitCode).toBe(0);
+    expect(backend.lines.some((l) => l.endsWith('go-backend stopped'))).toBe(true);
+  });
+});

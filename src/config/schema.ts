@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { MAX_FRAME_BYTES } from '../protocol/frame-decoder.js';
+import { DEFAULT_PREFIX } from '../registry/records.js';
 import { CmdSet, type CmdSpec } from './cmd-set.js';
 
 /** `host:port`; port 0 picks a free port. IPv6 hosts go in brackets: `[::1]:7000`. */
@@ -34,6 +35,71 @@ const target = z.strictObject({
   circuitBreaker: z.strictObject({ failures: ms.default(5), openMs: positive.default(1_000) }).prefault({}),
 });
 
+/**
+ * A target is either a fixed `url` or the instances registered in etcd under the service
+ * name `discover` (SPEC §11), exactly one of them.
+ */
+const discoverableTarget = target
+  .extend({
+    /** Service name in the registry: its instances serve this target (needs registry.etcd). */
+    discover: z.string().min(1).optional(),
+    /** Appended to each discovered instance's base address; `{cmd}` is replaced by the decimal cmd. */
+    path: z
+      .string()
+      .regex(/^(\/.*)?$/, 'expected a path starting with "/"')
+      .default(''),
+    /** How a request picks a discovered instance: in turn, or by rendezvous hash of its player (session when unbound). */
+    balance: z.enum(['round-robin', 'player-hash']).default('round-robin'),
+  })
+  .partial({ url: true })
+  .superRefine((t, ctx) => {
+    if ((t.url === undefined) === (t.discover === undefined)) {
+      const key = t.url === undefined ? 'url' : 'discover';
+      ctx.addIssue({ code: 'custom', path: [key], message: 'expected exactly one of url or discover' });
+    } else if (t.url !== undefined && t.path !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['path'],
+        message: 'only with discover; a url carries its own path',
+      });
+    }
+  });
+
+/** The etcd service registry (SPEC §11): off while registry.etcd is null. */
+const registry = z
+  .strictObject({
+    etcd: z
+      .strictObject({
+        endpoints: z.array(z.url({ protocol: /^https?$/, error: 'expected http://host:port' })).min(1),
+        username: z.string().min(1).optional(),
+        password: z.string().optional(),
+      })
+      .refine((e) => e.username === undefined || e.password !== undefined, {
+        path: ['password'],
+        message: 'required with username',
+      })
+      .nullable()
+      .default(null),
+    /** How records are keyed and encoded: kratos (JSON) or go-zero (host:port). */
+    layout: z.enum(['kratos', 'go-zero']).default('kratos'),
+    /** Key prefix; null: the layout's default (kratos "/microservices", go-zero ""). */
+    prefix: z.string().nullable().default(null),
+    /** Lease TTL, kept alive while the gateway runs; etcd grants no lease under 2 s. */
+    ttlSeconds: z.number().int().min(2).default(10),
+    /** The service name this gateway registers under. */
+    service: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -')
+      .default('game-gateway'),
+    /** Host published for listeners on 0.0.0.0 / ::; "" = the first non-internal IPv4. */
+    advertise: z
+      .string()
+      .regex(/^[^\s/]*$/, 'expected a host name or IP address')
+      .default(''),
+  })
+  .transform((r) => ({ ...r, prefix: r.prefix ?? DEFAULT_PREFIX[r.layout] }))
+  .prefault({});
+
 export const configSchema = z.strictObject({
   node: z.strictObject({ id: z.string().min(1).default(`${hostname()}-${process.pid}`) }).prefault({}),
   listen: z
@@ -45,7 +111,10 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   targets: z
-    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'), target)
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names use letters, digits, _ . -'),
+      discoverableTarget,
+    )
     .default({}),
   routes: z.array(z.strictObject({ cmds: cmdSpec, target: z.string().min(1) })).default([]),
   auth: z
@@ -139,6 +208,7 @@ export const configSchema = z.strictObject({
   plugins: z
     .array(z.strictObject({ module: z.string().min(1), options: z.unknown().optional() }))
     .default([]),
+  registry,
   shutdown: z.strictObject({ drainMs: ms.default(10_000) }).prefault({}),
   log: z
     .strictObject({

@@ -80,13 +80,6 @@ function checkReferences(config: GatewayConfig): void {
       );
     }
   }
-  for (const [name, target] of Object.entries(config.targets)) {
-    if (target.discover !== undefined && config.registry.etcd === null) {
-      throw new ConfigError(
-        `targets.${name}.discover: needs registry.etcd.endpoints, the etcd to find "${target.discover}" in`,
-      );
-    }
-  }
   const api = parseAddress(config.listen.api);
   if (api && !isLoopback(api.host) && apiTokens(config.api).length === 0) {
     throw new ConfigError(

@@ -114,6 +114,9 @@ export class GatewayMetrics {
     [],
   );
   readonly clusterConnected: Gauge;
+  /** Service registry (src/registry/): registryUp stays 0 while registry.etcd is off. */
+  private readonly registryUp: Gauge;
+  private readonly targetInstances: Gauge;
   readonly heartbeatTimeouts = this.heartbeatTimeoutsFamily.child();
   readonly bytesIn = this.bytesInFamily.child();
   readonly bytesOut = this.bytesOutFamily.child();
@@ -210,6 +213,20 @@ export class GatewayMetrics {
       aggregator: 'min',
     });
     this.clusterConnected.set(1);
+    this.registryUp = new Gauge({
+      name: 'gateway_registry_up',
+      help: "1 while this gateway's record is in the etcd service registry, else 0.",
+      registers: [r],
+      // As for Redis: under --workers the lowest says whether every worker is registered.
+      aggregator: 'min',
+    });
+    this.targetInstances = new Gauge({
+      name: 'gateway_target_instances',
+      help: 'Instances of a discovered target (targets.<name>.discover) known from etcd.',
+      labelNames: ['target'],
+      registers: [r],
+      aggregator: 'min',
+    });
     new Gauge({
       name: 'gateway_build_info',
       help: 'Always 1; labels carry the gateway and Node.js versions.',
@@ -266,6 +283,16 @@ export class GatewayMetrics {
       this.errorChildren.set(type, child);
     }
     child.value++;
+  }
+
+  /** SelfRegistration's onChange. */
+  setRegistryUp(up: boolean): void {
+    this.registryUp.set(up ? 1 : 0);
+  }
+
+  /** A discovered target's ServiceWatch onChange: the number of instances it now has. */
+  setTargetInstances(target: string, count: number): void {
+    this.targetInstances.set({ target }, count);
   }
 
   async text(): Promise<string> {

@@ -3,6 +3,7 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -89,15 +90,23 @@ func (r *record) key(lease int64) string {
 }
 
 // httpHostPort picks the HTTP address go-zero publishes: the first http:// or
-// https:// endpoint, or the first one given without a scheme.
+// https:// endpoint's host:port (the scheme's port when it names none), or the
+// first one given without a scheme, as is.
 func httpHostPort(endpoints []string) (string, error) {
 	for _, e := range endpoints {
 		if !strings.Contains(e, "://") {
 			return e, nil
 		}
-		if u, err := url.Parse(e); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			return u.Host, nil
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+			continue
 		}
+		// go-zero's value always names the port, and readers expect one.
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		return net.JoinHostPort(u.Hostname(), port), nil
 	}
 	return "", fmt.Errorf("registry: the go-zero layout needs an http:// endpoint (or host:port) in Instance.Endpoints, got %q", endpoints)
 }

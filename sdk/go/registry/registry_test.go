@@ -98,6 +98,13 @@ func TestGoZeroLayout(t *testing.T) {
 			t.Fatalf("after Close: %v", keys)
 		}
 	})
+	t.Run("the scheme's port when the endpoint names none", func(t *testing.T) {
+		r := register(t, e, registry.Config{Layout: registry.LayoutGoZero},
+			registry.Instance{ID: "1", Name: "web", Endpoints: []string{"https://api.example.com/v1", "http://[::1]:8080"}})
+		if value, _, ok := e.get(r.Key()); !ok || value != "api.example.com:443" {
+			t.Fatalf("value %q", value)
+		}
+	})
 	t.Run("an ID and a prefix, host:port given without a scheme", func(t *testing.T) {
 		r := register(t, e, registry.Config{Layout: registry.LayoutGoZero, Prefix: "games."},
 			registry.Instance{ID: "7", Name: "chat", Endpoints: []string{"10.0.0.9:7000"}})

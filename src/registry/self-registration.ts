@@ -1,5 +1,6 @@
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from '../logger.js';
+import { isLoopbackHost } from './advertise.js';
 import { encodeRecord, type RegistryLayout, recordKey, type ServiceRecord } from './records.js';
 
 /** The parts of `registry` this needs (the config's `registry` object fits). */
@@ -43,6 +44,7 @@ export class SelfRegistration {
   readonly value: string;
 
   private readonly etcd: Etcd3;
+  private readonly record: ServiceRecord;
   private readonly ttlSeconds: number;
   private readonly log: Logger;
   private readonly onChange: (up: boolean) => void;
@@ -59,6 +61,7 @@ export class SelfRegistration {
   constructor(options: SelfRegistrationOptions) {
     const { layout, prefix, ttlSeconds } = options.registry;
     this.etcd = options.etcd;
+    this.record = options.record;
     this.ttlSeconds = ttlSeconds;
     this.log = options.log;
     this.onChange = options.onChange ?? (() => {});
@@ -77,6 +80,7 @@ export class SelfRegistration {
   start(): Promise<boolean> {
     if (this.state === 'new') {
       this.state = 'running';
+      this.warnIfUnreachable();
       void this.register();
     }
     return this.started;
@@ -185,6 +189,18 @@ export class SelfRegistration {
         this.log.warn({ key: this.key }, 'registry: no keep-alive for ttlSeconds, record presumed expired');
       this.setUp(false);
     }, leftMs);
+  }
+
+  /** A loopback API in the record is only of use to backends on this machine: say so once. */
+  private warnIfUnreachable(): void {
+    const api = this.record.metadata.api ?? '';
+    const host = api.slice(0, api.lastIndexOf(':'));
+    if (isLoopbackHost(host)) {
+      this.log.warn(
+        { key: this.key, api },
+        'registry: the published API address is loopback; backends on other machines cannot reach it (set listen.api to a reachable address, with api.token)',
+      );
+    }
   }
 
   private setUp(up: boolean): void {

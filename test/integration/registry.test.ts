@@ -106,6 +106,10 @@ describe('SelfRegistration', () => {
       metadata: { node: 'gw-kratos', api: '127.0.0.1:7102', tcp: 'gw.test:7100', ws: '', metrics: '' },
       endpoints: ['http://127.0.0.1:7102', 'tcp://gw.test:7100'],
     });
+    // The API of this record is on loopback: of no use to backends elsewhere, and said so.
+    expect(
+      logs.some((l) => String(l.msg).startsWith('registry: the published API address is loopback')),
+    ).toBe(true);
     const lease = await leaseOf(reg.key);
     expect(lease!.grantedTtl).toBe(7);
     expect(lease!.ttl).toBeGreaterThan(0);

@@ -4,6 +4,7 @@
  * push here leaves the Go backend through the SDK's Client and reaches the clients
  * through the gateway's API; every directive is set by the SDK's Reply.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -206,4 +207,41 @@ describe.skipIf(!hasGo)('the Go example backend behind a real gateway', () => {
     expect(backend.child.exitCode).toBe(0);
     expect(backend.lines.some((l) => l.endsWith('go-backend stopped'))).toBe(true);
   });
+});
+
+describe('npm run demo -- --backend go', () => {
+  it.skipIf(!hasGo)(
+    'runs the scripted client against the Go backend and exits 0 with --once',
+    () => {
+      const run = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'examples/demo.ts', '--backend', 'go', '--once'],
+        {
+          env: { ...process.env, DEMO_PORTS: '0' },
+          encoding: 'utf8',
+          timeout: 120_000,
+        },
+      );
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/← RESPONSE status 0 \{"player":"alice","position":\{"x":0,"y":0\}\}/);
+      expect(run.stdout).toMatch(/← PUSH cmd 5001 seq \d+ \{"player":"alice","x":3,"y":4\}/);
+      expect(run.stdout).toMatch(/\[backend\] .*event online alice/);
+      expect(run.stdout).toMatch(/— done —/);
+    },
+    150_000,
+  );
+
+  it('without go on PATH: says how to install it and exits 1', () => {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'examples/demo.ts', '--backend', 'go', '--once'],
+      {
+        env: { ...process.env, DEMO_PORTS: '0', PATH: '/nonexistent' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('apt-get install golang-go');
+  }, 90_000);
 });

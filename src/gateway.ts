@@ -1,22 +1,28 @@
-import { createServer, type Server } from 'node:http';
 import { ApiServer } from './api/api-server.js';
+import { httpLimits } from './api/http-limits.js';
 import { BackendClient } from './backend/backend-client.js';
 import { LifecycleEvents } from './backend/lifecycle-events.js';
 import { buildConfig } from './config/load.js';
 import { type Address, type GatewayConfig, type GatewayConfigInput, parseAddress } from './config/schema.js';
 import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics } from './metrics/metrics.js';
-import { createEngine } from './players/create-engine.js';
-import type { Engine } from './players/engine.js';
+import { MetricsServer } from './metrics/metrics-server.js';
+import { createPlayers } from './players/create-players.js';
+import type { PlayerService } from './players/player-service.js';
+import type { Players } from './players/players.js';
 import { PluginHost } from './plugins/plugin-host.js';
 import { Status } from './protocol/status.js';
-import { Forwarder } from './request/forwarder.js';
+import { AdmissionStage, requestBurst } from './request/admission-stage.js';
+import { DirectivesStage } from './request/directives-stage.js';
+import { ForwardStage } from './request/forward-stage.js';
+import { RequestFinisher } from './request/request-finisher.js';
+import { RequestPipeline } from './request/request-pipeline.js';
+import { RequestSlots } from './request/request-slots.js';
 import { RouteTable } from './request/route-table.js';
-import type { Session } from './session/session.js';
-import type { SessionHost, SessionLimits } from './session/session-host.js';
+import type { Stage } from './request/stage.js';
+import type { Session, SessionHost } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
-import { listen } from './transport/listen.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WsTransport } from './transport/ws-transport.js';
 
@@ -36,26 +42,28 @@ export interface BoundAddresses {
 }
 
 /**
- * The composition root: builds every part from the config, starts the listeners, and
- * runs the graceful shutdown of SPEC §10. It is also the SessionHost that sessions call.
+ * The composition root: builds the parts from the config in dependency order (metrics →
+ * sessions → backends → players → plugins → request path → listeners), wires their events,
+ * starts the listeners, and runs the graceful shutdown of SPEC §10. It is none of the parts.
  */
-export class Gateway implements SessionHost {
+export class Gateway {
   readonly config: GatewayConfig;
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
   readonly sessions: SessionManager;
-  readonly engine: Engine;
   readonly backends: BackendClient;
-  readonly forwarder: Forwarder;
   readonly plugins: PluginHost;
-  readonly limits: SessionLimits;
   readonly baseDir: string;
   addresses: BoundAddresses | null = null;
+  /** The stages of the request path, outermost first, once started (no `plugins` stage when no plugin needs one). */
+  stageNames: readonly string[] = [];
 
-  private readonly transports: Transport[] = [];
-  private readonly api: ApiServer;
-  private metricsServer: Server | null = null;
+  private readonly playersStore: Players;
   private readonly events: LifecycleEvents | null;
+  private readonly slots: RequestSlots;
+  private readonly transports: Transport[] = [];
+  readonly api: ApiServer;
+  private metricsServer: MetricsServer | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
 
   constructor(options: GatewayOptions) {
@@ -63,102 +71,144 @@ export class Gateway implements SessionHost {
     const config = this.config;
     this.baseDir = options.baseDir ?? process.cwd();
     this.log = options.logger ?? createLogger(config.log.level);
-    const { limits } = config;
-    this.limits = {
-      maxFrameBytes: limits.maxFrameBytes,
-      maxWriteBufferBytes: limits.maxWriteBufferBytes,
-      requestsPerSecond: limits.requestsPerSecond,
-      requestBurst: limits.requestBurst ?? Math.max(1, limits.requestsPerSecond * 2),
-    };
-    this.metrics = new GatewayMetrics(
-      {
-        sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
-        inFlight: () => this.forwarder.inFlight,
-        players: () => this.engine.counts(),
-        offlineMessages: () => this.engine.counts().offlineMessages,
-        pools: () => [...this.backends.targets.values()].map((t) => ({ target: t.name, ...t.stats() })),
-      },
-      { defaultMetrics: config.metrics.enabled },
-    );
+    this.metrics = new GatewayMetrics({ defaultMetrics: config.metrics.enabled });
+    this.sessions = new SessionManager(config, this.metrics);
     this.backends = new BackendClient(config.targets, config.node.id, this.log);
-    this.sessions = new SessionManager(config, this, this.metrics);
     const eventsTarget =
       config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
     this.events =
       eventsTarget === null
         ? null
         : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
-    this.engine = createEngine(config, this.sessions, this.metrics, this.log, (event, playerId, session) => {
-      this.events?.send(event, playerId, session);
-      if (event === 'online') this.plugins.bound(session, playerId);
-    });
-    this.forwarder = new Forwarder(
+    this.playersStore = createPlayers(
       config,
-      new RouteTable(config.routes),
-      this.backends,
-      this.engine,
+      this.sessions,
       this.metrics,
       this.log,
+      (event, playerId, session) => this.onLifecycle(event, playerId, session),
     );
     this.plugins = new PluginHost({
       config,
-      engine: this.engine,
+      players: this.playersStore,
       metrics: this.metrics,
       log: this.log,
-      targets: this.backends.targets,
+      targets: new Set(this.backends.targets.keys()),
     });
-    this.api = new ApiServer(address(config.listen.api), {
+    this.slots = new RequestSlots(requestBurst(config));
+    this.api = new ApiServer(listenAddress(config.listen.api, 'listen.api'), {
       config,
-      engine: this.engine,
+      engine: this.playersStore,
       metrics: this.metrics,
       log: this.log,
       ready: () => this.ready,
       stats: () => this.stats(),
     });
-    if (config.listen.tcp !== null) {
-      this.transports.push(new TcpTransport(address(config.listen.tcp), this.sessions.accept));
-    }
-    if (config.listen.ws !== null) {
-      this.transports.push(
-        new WsTransport(address(config.listen.ws), this.sessions.accept, {
-          maxFrameBytes: limits.maxFrameBytes,
-        }),
-      );
-    }
+    this.metrics.readGaugesFrom({
+      sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
+      inFlight: () => this.slots.total,
+      players: () => this.playersStore.counts(),
+      offlineMessages: () => this.playersStore.counts().offlineMessages,
+      pools: () => [...this.backends.targets.values()].map((t) => ({ target: t.name, ...t.stats() })),
+    });
+  }
+
+  /** Players as the push API and plugins see them. */
+  get players(): PlayerService {
+    return this.playersStore;
+  }
+
+  /** Requests admitted and not yet answered, all sessions. */
+  get inFlight(): number {
+    return this.slots.total;
   }
 
   /** Ready: every listener is up, the engine is connected, and we are not draining. */
   get ready(): boolean {
-    return this.state === 'running' && this.engine.ready;
+    return this.state === 'running' && this.playersStore.ready;
   }
 
   async start(): Promise<BoundAddresses> {
-    await this.engine.start();
+    await this.playersStore.start();
     // Every plugin is set up before anything listens; one that fails stops the start.
     try {
       await this.plugins.start(this.baseDir);
     } catch (err) {
-      await this.engine.stop();
+      await this.playersStore.stop();
       throw err;
     }
-    this.forwarder.plugins = this.plugins.pipeline(this.forwarder);
+    // Built now: the plugins' handlers and hooks are part of the request path.
+    this.buildTransports(this.sessionHost(this.buildPipeline()));
     const bound: BoundAddresses = { tcp: null, ws: null, api: '', metrics: null };
     try {
       for (const t of this.transports) bound[t.name] = format(await t.listen());
       bound.api = format(await this.api.listen());
       if (this.config.listen.metrics !== null)
-        bound.metrics = await this.listenMetrics(address(this.config.listen.metrics));
+        bound.metrics = await this.listenMetrics(listenAddress(this.config.listen.metrics, 'listen.metrics'));
     } catch (err) {
       await this.closeListeners();
       await this.plugins.close();
-      await this.engine.stop();
+      await this.playersStore.stop();
       throw err;
     }
     this.sessions.startSweeping();
     this.addresses = bound;
     this.state = 'running';
-    this.log.info({ node: this.config.node.id, ...bound, engine: this.engine.name }, 'gateway listening');
+    this.log.info(
+      { node: this.config.node.id, ...bound, engine: this.playersStore.name },
+      'gateway listening',
+    );
     return bound;
+  }
+
+  /** The request path, outermost stage first (docs/architecture.md). */
+  private buildPipeline(): RequestPipeline {
+    const { config, metrics, log } = this;
+    const plugins = this.plugins.stage();
+    const stages: Stage[] = [
+      new AdmissionStage(config, this.slots, this.playersStore, metrics),
+      new DirectivesStage(this.playersStore, metrics, log),
+      ...(plugins === null ? [] : [plugins]),
+      new ForwardStage(this.backends, metrics, log),
+    ];
+    this.stageNames = stages.map((s) => s.name);
+    const routes = new RouteTable(config.routes, this.plugins.localCmds());
+    return new RequestPipeline(routes, stages, new RequestFinisher(this.slots, metrics), this.slots);
+  }
+
+  /** What every session reports to: its requests go to the pipeline; its close ends its binding. */
+  private sessionHost(pipeline: RequestPipeline): SessionHost {
+    const { limits } = this.config;
+    return {
+      limits: { maxFrameBytes: limits.maxFrameBytes, maxWriteBufferBytes: limits.maxWriteBufferBytes },
+      metrics: this.metrics,
+      onRequest: (session, type, cmd, seq, body) => pipeline.handle(session, type, cmd, seq, body),
+      onClosed: (session) => {
+        this.plugins.sessionClosed(session);
+        this.sessions.remove(session);
+        pipeline.sessionClosed(session);
+        if (session.playerId !== null) {
+          this.playersStore
+            .unbind(session)
+            .catch((err: Error) => this.log.error({ err: err.message }, 'unbind failed'));
+        }
+      },
+    };
+  }
+
+  private buildTransports(host: SessionHost): void {
+    const { listen: at, limits } = this.config;
+    const accept = this.sessions.acceptor(host);
+    if (at.tcp !== null) this.transports.push(new TcpTransport(listenAddress(at.tcp, 'listen.tcp'), accept));
+    if (at.ws !== null) {
+      this.transports.push(
+        new WsTransport(listenAddress(at.ws, 'listen.ws'), accept, { maxFrameBytes: limits.maxFrameBytes }),
+      );
+    }
+  }
+
+  private onLifecycle(event: 'online' | 'offline', playerId: string, session: Session): void {
+    this.events?.send(event, playerId, session);
+    if (event === 'online') this.plugins.bound(session, playerId);
   }
 
   /**
@@ -168,16 +218,16 @@ export class Gateway implements SessionHost {
   async stop(): Promise<void> {
     if (this.state === 'draining' || this.state === 'stopped') return;
     this.state = 'draining';
-    this.log.info({ inFlight: this.forwarder.inFlight, sessions: this.sessions.size }, 'draining');
+    this.log.info({ inFlight: this.slots.total, sessions: this.sessions.size }, 'draining');
     this.sessions.stopAccepting();
     await Promise.all(this.transports.map((t) => t.close()));
     const until = Date.now() + this.config.shutdown.drainMs;
-    while (this.forwarder.inFlight > 0 && Date.now() < until) await sleep(10);
+    while (this.slots.total > 0 && Date.now() < until) await sleep(10);
     await this.sessions.kickAll(Status.SERVER_SHUTDOWN, 1_000);
     this.sessions.stop();
     await this.closeListeners();
     await this.plugins.close();
-    await this.engine.stop();
+    await this.playersStore.stop();
     // Offline events of the sessions just closed are still on their way to events.target.
     await this.backends.close(1_000);
     this.state = 'stopped';
@@ -188,38 +238,23 @@ export class Gateway implements SessionHost {
     await Promise.all([
       ...this.transports.map((t) => t.close()),
       this.api.close(),
-      new Promise<void>((resolve) => {
-        if (this.metricsServer === null || !this.metricsServer.listening) return resolve();
-        this.metricsServer.close(() => resolve());
-        // A scraper's keep-alive connection would hold close() open until it idles out.
-        this.metricsServer.closeAllConnections();
-      }),
+      this.metricsServer?.close(),
     ]);
   }
 
   private async listenMetrics(at: Address): Promise<string> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      this.metrics.text().then(
-        (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-    });
-    this.metricsServer = server;
-    return format(await listen(server, at, 511));
+    this.metricsServer = new MetricsServer(at, this.metrics, httpLimits(this.config.api), this.log);
+    return format(await this.metricsServer.listen());
   }
 
   stats(): Record<string, unknown> {
-    const players = this.engine.counts();
+    const players = this.playersStore.counts();
     return {
       node: this.config.node.id,
       sessions: { connected: this.sessions.connected, authed: this.sessions.authed },
       players: { online: players.online, offline: players.offline },
       offlineMessages: players.offlineMessages,
-      requestsInFlight: this.forwarder.inFlight,
+      requestsInFlight: this.slots.total,
       // Totals since start, for dashboards without Prometheus (the demo page derives rates).
       requests: {
         success: this.metrics.requests.total({ result: 'success' }),
@@ -229,29 +264,15 @@ export class Gateway implements SessionHost {
       ready: this.ready,
     };
   }
-
-  // SessionHost
-  onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void {
-    this.forwarder.handle(session, type, cmd, seq, body);
-  }
-
-  onClosed(session: Session): void {
-    this.plugins.sessionClosed(session);
-    this.sessions.remove(session);
-    if (session.playerId !== null) {
-      this.engine
-        .unbind(session)
-        .catch((err: Error) => this.log.error({ err: err.message }, 'unbind failed'));
-    }
-  }
 }
 
 function isValidated(c: GatewayConfig | GatewayConfigInput): c is GatewayConfig {
   return Object.isFrozen(c);
 }
 
-function address(text: string): Address {
-  return parseAddress(text)!;
+/** A listener's address from the config, carrying its key for bind errors. */
+function listenAddress(text: string, key: string): Address {
+  return { ...parseAddress(text)!, key };
 }
 
 function format(a: { host: string; port: number }): string {

@@ -5,7 +5,8 @@ export type { CmdSpec } from './config/cmd-set.js';
 export { buildConfig, ConfigError, ENV_OVERRIDES, loadConfigFile } from './config/load.js';
 export type { GatewayConfig, GatewayConfigInput, TargetConfig } from './config/schema.js';
 export { type BoundAddresses, Gateway, type GatewayOptions } from './gateway.js';
-export type { Engine, PlayerInfo, PushResult } from './players/engine.js';
+export type { PlayerInfo, PushResult } from './players/engine.js';
+export type { PlayerService } from './players/player-service.js';
 export { HOOK_NAMES, type HookName, type Hooks } from './plugins/hooks.js';
 export {
   type BindContext,

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { Session } from '../session/session.js';
 import { CallOutcome } from './backend-call.js';
 import type { BackendClient } from './backend-client.js';
 import type { BackendTarget } from './backend-target.js';
@@ -38,7 +37,11 @@ export class LifecycleEvents {
     private readonly nodeId: string,
   ) {}
 
-  send(event: LifecycleEvent, playerId: string, session: Session): void {
+  send(
+    event: LifecycleEvent,
+    playerId: string,
+    session: { readonly id: string; readonly remoteAddress: string },
+  ): void {
     const pending = { event, sessionId: session.id, clientIp: session.remoteAddress };
     const waiting = this.queues.get(playerId);
     if (waiting === undefined) {

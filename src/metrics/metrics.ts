@@ -23,6 +23,14 @@ export interface RequestCell {
   readonly duration: HistogramChild;
 }
 
+const NO_SOURCES: GaugeSources = {
+  sessions: () => ({ connected: 0, authed: 0 }),
+  inFlight: () => 0,
+  players: () => ({ online: 0, offline: 0 }),
+  offlineMessages: () => 0,
+  pools: () => [],
+};
+
 /** Gauges read at scrape time from the parts that own the numbers. */
 export interface GaugeSources {
   sessions(): { connected: number; authed: number };
@@ -71,6 +79,12 @@ export class GatewayMetrics {
   readonly connectionsRejected = new CounterFamily(
     'gateway_connections_rejected_total',
     'Connections closed at accept.',
+    ['reason'],
+  );
+  /** The API and metrics listeners (src/api/, src/metrics/metrics-server.ts). */
+  readonly apiRejected = new CounterFamily(
+    'gateway_api_rejected_total',
+    'API and metrics listener calls refused, by reason: unauthorized, payload_too_large, invalid_request, not_found, method_not_allowed, pipelined, max_connections, busy.',
     ['reason'],
   );
   readonly events = new CounterFamily('gateway_events_total', 'Lifecycle events posted to events.target.', [
@@ -125,8 +139,12 @@ export class GatewayMetrics {
   private readonly errorChildren = new Map<ErrorType, CounterChild>();
   private readonly labelledPlayers = new Set<string>();
 
-  constructor(sources: GaugeSources, options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
+  /** Where the gauges read their numbers at scrape time; zeros until readGaugesFrom(). */
+  private gaugeSources: GaugeSources = NO_SOURCES;
+
+  constructor(options: { defaultMetrics: boolean } = { defaultMetrics: true }) {
     const r = this.registry;
+    const sources = (): GaugeSources => this.gaugeSources;
     for (const family of [
       this.requests,
       this.requestDuration,
@@ -137,6 +155,7 @@ export class GatewayMetrics {
       this.offlineDropped,
       this.kicks,
       this.connectionsRejected,
+      this.apiRejected,
       this.events,
       this.heartbeatTimeoutsFamily,
       this.bytesInFamily,
@@ -155,7 +174,7 @@ export class GatewayMetrics {
       labelNames: ['status'],
       registers: [r],
       collect() {
-        const s = sources.sessions();
+        const s = sources().sessions();
         this.set({ status: 'connected' }, s.connected);
         this.set({ status: 'authed' }, s.authed);
       },
@@ -165,7 +184,7 @@ export class GatewayMetrics {
       help: 'Requests received and not yet answered.',
       registers: [r],
       collect() {
-        this.set(sources.inFlight());
+        this.set(sources().inFlight());
       },
     });
     new Gauge({
@@ -174,7 +193,7 @@ export class GatewayMetrics {
       labelNames: ['status'],
       registers: [r],
       collect() {
-        const p = sources.players();
+        const p = sources().players();
         this.set({ status: 'online' }, p.online);
         this.set({ status: 'offline' }, p.offline);
       },
@@ -184,7 +203,7 @@ export class GatewayMetrics {
       help: 'Messages waiting in offline queues.',
       registers: [r],
       collect() {
-        this.set(sources.offlineMessages());
+        this.set(sources().offlineMessages());
       },
     });
     const pending = new Gauge({
@@ -199,7 +218,7 @@ export class GatewayMetrics {
       labelNames: ['target_service'],
       registers: [r],
       collect() {
-        for (const p of sources.pools()) {
+        for (const p of sources().pools()) {
           this.set({ target_service: p.target }, p.connected);
           pending.set({ target_service: p.target }, p.pending);
         }
@@ -239,6 +258,14 @@ export class GatewayMetrics {
   }
 
   /** Children for one (cmd, target) pair, created on first use and kept. */
+  /**
+   * Names the parts the gauges read (sessions, requests in flight, players, pools). Called
+   * once by the composition root after it built them, so the metrics can be built first.
+   */
+  readGaugesFrom(sources: GaugeSources): void {
+    this.gaugeSources = sources;
+  }
+
   requestCell(cmd: number, target: string): RequestCell {
     // A cmd no route or plugin covers is the client's choice of any u32: one shared
     // series for all of them, so a client cannot mint series by sending random cmds.

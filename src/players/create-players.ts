@@ -2,19 +2,23 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { SessionManager } from '../session/session-manager.js';
-import type { Engine, LifecycleListener } from './engine.js';
-import { PlayerManager } from './memory-engine.js';
+import { LocalHub } from './local-hub.js';
+import { MemoryEngine } from './memory-engine.js';
+import { type LifecycleListener, Players } from './players.js';
 import { RedisEngine } from './redis/redis-engine.js';
 
-/** The engine `cluster.engine` names: `local` (in memory, the default) or `redis`. */
-export function createEngine(
+/** This node's players: the hub of its sessions, and the engine `cluster.engine` names (`local` or `redis`). */
+export function createPlayers(
   config: GatewayConfig,
   sessions: SessionManager,
   metrics: GatewayMetrics,
   log: Logger,
   lifecycle: LifecycleListener,
-): Engine {
-  return config.cluster.engine === 'redis'
-    ? new RedisEngine(config, sessions, metrics, log, lifecycle)
-    : new PlayerManager(config, sessions, metrics, lifecycle);
+): Players {
+  const hub = new LocalHub(sessions, metrics);
+  const engine =
+    config.cluster.engine === 'redis'
+      ? new RedisEngine(config, hub, metrics, log)
+      : new MemoryEngine(config, hub, metrics);
+  return new Players(hub, engine, metrics, lifecycle);
 }

@@ -1,4 +1,5 @@
-import type { Session } from '../session/session.js';
+import type { Binding } from './binding.js';
+import type { ReplayMessage } from './local-hub.js';
 
 export type PushResult = 'delivered' | 'cached' | 'dropped';
 
@@ -20,13 +21,13 @@ export interface EngineCounts {
   offlineMessages: number;
 }
 
-/** A player's binding began (online) or ended (offline); for lifecycle events and plugins. */
-export type LifecycleListener = (event: 'online' | 'offline', playerId: string, session: Session) => void;
-
 /**
- * Where players live and how messages reach them. The session layer talks only to this
- * interface; `local` (PlayerManager, in memory) is the default and a Redis engine can
- * stand in for it without touching sessions. Every method states its contract.
+ * Where players live: who is known, at which epoch each binding is, push sequences,
+ * offline queues and groups. `local` (MemoryEngine) is the default; `redis` (RedisEngine)
+ * shares all of it between nodes. An engine never touches a session: this node's
+ * bindings are the LocalHub's, and the engine asks the hub to write, kick and replay.
+ * The Players facade is what the rest of the gateway calls; it runs the hub's part first
+ * and hands the engine only what this node cannot do alone. Every method states its contract.
  */
 export interface Engine {
   readonly name: 'local' | 'redis';
@@ -36,37 +37,37 @@ export interface Engine {
   stop(): Promise<void>;
 
   /**
-   * Makes `session` the holder of `playerId` under a new epoch, higher than any before.
-   * An older session of the same player gets KICK REPLACED. A session bound to another
-   * player is unbound from it first. The player's queued offline messages are written to
-   * the session, oldest first, before any push accepted after this call.
+   * Confirms `b`, just claimed on this node's hub: gives it an epoch higher than any
+   * before and its push sequence, ends the player's binding on any other node (KICK
+   * REPLACED there), and returns the player's queued offline messages, oldest first, taken
+   * out of the queue. Sets `b.state` to 'bound', or to 'unregistered' when the shared
+   * state cannot be reached (the binding then stays local and is registered later). Never rejects.
    */
-  bind(session: Session, playerId: string): Promise<void>;
+  bind(b: Binding): Promise<ReplayMessage[]>;
   /**
-   * Ends the binding `session` holds, if its epoch is still the player's current one; a
-   * stale session (replaced by a newer login) changes nothing. The player stays known,
-   * offline, for players.retainMs.
+   * Ends `b` (the hub already detached it) if its epoch is still the player's current one;
+   * a stale binding changes nothing. The player stays known, offline, for players.retainMs.
    */
-  unbind(session: Session): Promise<void>;
-  /** Notes activity of a bound player (for lastActiveAt). Cheap; called per request. */
-  touch(session: Session, now: number): void;
+  unbind(b: Binding): Promise<void>;
 
   /**
-   * Pushes to each player: `delivered` when written to its session, `cached` when the
-   * player is known and offline (and `offline` is true), `dropped` otherwise. Results
-   * are in the order of `players`. Each accepted message takes the player's next seq.
+   * Pushes to players whose binding is not on this node (or whose session here is
+   * closing): `delivered` when another node wrote it, `cached` when the player is known
+   * and offline (and `offline` is true), `dropped` otherwise. Results are in the order of
+   * `players`. Each accepted message takes the player's next seq.
    */
-  push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]>;
-  /** Writes one PUSH to every bound session; the frame is encoded once. Returns deliveries. */
-  broadcast(cmd: number, body: Buffer): Promise<number>;
-  /** Pushes to the online members of `group` (offline members get nothing). Returns deliveries. */
+  pushAway(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]>;
+  /** Writes one PUSH to every bound session of the other nodes; returns their deliveries (0 for local). */
+  broadcastAway(cmd: number, body: Buffer): Promise<number>;
+  /** Pushes to the online members of `group`, on every node (offline members get nothing). Returns deliveries. */
   groupPush(group: string, cmd: number, body: Buffer): Promise<number>;
   /** Adds known players to `group`; returns the member count after. */
   join(group: string, players: readonly string[]): Promise<number>;
   /** Removes players from `group`; returns the member count after. */
   leave(group: string, players: readonly string[]): Promise<number>;
-  /** Kicks the sessions of these players with KICKED; returns how many were online. */
-  kick(players: readonly string[], reason: string): Promise<number>;
-  player(playerId: string): Promise<PlayerInfo | null>;
+  /** Kicks a player bound on another node with KICKED; returns 1 when it was online there. */
+  kickAway(playerId: string, reason: string): Promise<number>;
+  /** What is known of `playerId`; `local` is its binding on this node, if any. */
+  player(playerId: string, local: Binding | undefined): Promise<PlayerInfo | null>;
   counts(): EngineCounts;
 }

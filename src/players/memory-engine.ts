@@ -1,10 +1,8 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import { encodeFrame, FrameType } from '../protocol/frame.js';
-import { Status } from '../protocol/status.js';
-import type { Session } from '../session/session.js';
-import type { SessionManager } from '../session/session-manager.js';
-import type { Engine, EngineCounts, LifecycleListener, PlayerInfo, PushResult } from './engine.js';
+import type { Binding } from './binding.js';
+import type { Engine, EngineCounts, PlayerInfo, PushResult } from './engine.js';
+import type { LocalHub, ReplayMessage } from './local-hub.js';
 import { type DropReason, OfflineQueue } from './offline-queue.js';
 import { Player } from './player.js';
 
@@ -13,16 +11,14 @@ const FORGET_PER_SWEEP = 10_000;
 const SWEEP_MS = 1_000;
 
 /**
- * The in-memory engine (the default): every player known to this node, their bindings,
- * push sequences, offline queues and groups. Everything here is synchronous, so a bind's
- * replay and any push are naturally ordered: nothing can interleave with a replay.
+ * The in-memory engine (the default): every player known to this node, their epochs,
+ * push sequences, offline queues and groups. Everything here is synchronous, so nothing
+ * can interleave with a bind's replay.
  */
-export class PlayerManager implements Engine {
+export class MemoryEngine implements Engine {
   readonly name = 'local';
   readonly ready = true;
   private readonly players = new Map<string, Player>();
-  /** Players bound to a session (broadcast iterates only these). */
-  private readonly online = new Map<string, Player>();
   /** Offline players in the order they went offline, which is also their forget order. */
   private readonly offline = new Map<string, Player>();
   private readonly groups = new Map<string, Set<Player>>();
@@ -36,9 +32,8 @@ export class PlayerManager implements Engine {
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly sessions: SessionManager,
+    private readonly hub: LocalHub,
     private readonly metrics: GatewayMetrics,
-    private readonly lifecycle: LifecycleListener,
   ) {}
 
   async start(): Promise<void> {
@@ -50,111 +45,73 @@ export class PlayerManager implements Engine {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
   }
 
-  async bind(session: Session, playerId: string): Promise<void> {
-    if (session.closing) return;
-    if (session.playerId !== null) {
-      if (session.playerId === playerId) return;
-      await this.unbind(session);
-    }
-    const now = Date.now();
-    let player = this.players.get(playerId);
+  async bind(b: Binding): Promise<ReplayMessage[]> {
+    const now = b.lastActiveAt;
+    let player = this.players.get(b.playerId);
     if (player === undefined) {
-      player = new Player(playerId, now);
-      this.players.set(playerId, player);
+      player = new Player(b.playerId, now);
+      this.players.set(b.playerId, player);
     }
-    const previous = player.session;
-    player.epoch = ++this.epochs;
-    player.session = session;
+    // A replaced binding numbered pushes itself: its last sequence carries over.
+    player.pushSeq = player.lastSeq;
+    player.binding = b;
     player.lastActiveAt = now;
     player.offlineSince = 0;
-    this.offline.delete(playerId);
-    this.online.set(playerId, player);
-    this.sessions.markBound(session, playerId, player.epoch);
-    if (previous !== null && previous !== session) {
-      // Detach first, so the old session's close cannot touch the new binding.
-      this.sessions.markUnbound(previous);
-      previous.kick(Status.REPLACED);
-    }
-    if (player.queue !== null && player.queue.length > 0) {
-      for (const m of player.queue.drain(now)) {
-        this.queued--;
-        session.sendReplay(encodeFrame(FrameType.PUSH, 0, m.cmd, m.seq, m.body));
-      }
-    }
-    this.lifecycle('online', playerId, session);
+    this.offline.delete(b.playerId);
+    b.epoch = ++this.epochs;
+    b.seq = player.pushSeq;
+    b.state = 'bound';
+    if (player.queue === null || player.queue.length === 0) return [];
+    const messages = player.queue.drain(now);
+    this.queued -= messages.length;
+    return messages;
   }
 
-  async unbind(session: Session): Promise<void> {
-    const playerId = session.playerId;
-    if (playerId === null) return;
-    const player = this.players.get(playerId);
-    this.sessions.markUnbound(session);
-    if (player === undefined || player.session !== session || player.epoch !== session.bindEpoch) return;
+  async unbind(b: Binding): Promise<void> {
+    const player = this.players.get(b.playerId);
+    if (player === undefined || player.binding !== b) return;
     const now = Date.now();
-    player.session = null;
+    player.pushSeq = b.seq;
+    player.binding = null;
     player.offlineSince = now;
-    player.lastActiveAt = now;
-    this.online.delete(playerId);
-    this.offline.set(playerId, player);
-    this.lifecycle('offline', playerId, session);
+    player.lastActiveAt = Math.max(now, b.lastActiveAt);
+    this.offline.set(b.playerId, player);
   }
 
-  touch(session: Session, now: number): void {
-    if (session.playerId === null) return;
-    const player = this.players.get(session.playerId);
-    if (player !== undefined && player.session === session) player.lastActiveAt = now;
-  }
-
-  async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
+  async pushAway(
+    players: readonly string[],
+    cmd: number,
+    body: Buffer,
+    offline: boolean,
+  ): Promise<PushResult[]> {
     const now = Date.now();
-    const results: PushResult[] = new Array(players.length);
-    for (let i = 0; i < players.length; i++) {
-      results[i] = this.pushOne(players[i], cmd, body, offline, now);
-      this.metrics.push.child('direct', results[i]).inc();
-    }
-    return results;
+    return players.map((playerId) => this.store(playerId, cmd, body, offline, now));
   }
 
-  private pushOne(playerId: string, cmd: number, body: Buffer, offline: boolean, now: number): PushResult {
+  /** Queues a message for a known player this node cannot write to now. */
+  private store(playerId: string, cmd: number, body: Buffer, offline: boolean, now: number): PushResult {
     const player = this.players.get(playerId);
-    if (player === undefined) return 'dropped';
-    // A closing session (kicked, its connection not yet gone) can take nothing more: the
-    // player is as good as offline, so the message is cached for the next login, not lost.
-    if (player.session !== null && !player.session.closing) {
-      const seq = ++player.pushSeq;
-      // A session that is kicked for a slow consumer while we write drops the message.
-      return player.session.send(encodeFrame(FrameType.PUSH, 0, cmd, seq, body)) ? 'delivered' : 'dropped';
-    }
-    if (!offline) return 'dropped';
+    if (player === undefined || !offline) return 'dropped';
     player.queue ??= new OfflineQueue(this.config.players.offline, this.dropCounter);
-    const seq = player.pushSeq + 1;
+    const seq = player.lastSeq + 1;
     if (!player.queue.add(cmd, body, seq, now)) return 'dropped';
-    player.pushSeq = seq;
+    // Bound to a closing session: the binding's sequence moves on, so its unbind keeps it.
+    if (player.binding !== null) player.binding.seq = seq;
+    else player.pushSeq = seq;
     this.queued++;
     return 'cached';
   }
 
-  async broadcast(cmd: number, body: Buffer): Promise<number> {
-    let delivered = 0;
-    // The body is shared; only the 16-byte header differs, since seq is per player.
-    for (const player of this.online.values()) if (this.deliver(player, cmd, body)) delivered++;
-    this.metrics.push.child('broadcast', 'delivered').inc(delivered);
-    return delivered;
+  async broadcastAway(): Promise<number> {
+    return 0;
   }
 
   async groupPush(group: string, cmd: number, body: Buffer): Promise<number> {
-    let delivered = 0;
     const members = this.groups.get(group);
-    if (members !== undefined) {
-      for (const player of members)
-        if (player.session !== null && this.deliver(player, cmd, body)) delivered++;
-    }
-    this.metrics.push.child('group', 'delivered').inc(delivered);
-    return delivered;
-  }
-
-  private deliver(player: Player, cmd: number, body: Buffer): boolean {
-    return player.session!.sendParts(FrameType.PUSH, 0, cmd, ++player.pushSeq, body);
+    if (members === undefined) return 0;
+    const online: Binding[] = [];
+    for (const player of members) if (player.binding !== null) online.push(player.binding);
+    return this.hub.deliverEach(online, cmd, body);
   }
 
   async join(group: string, players: readonly string[]): Promise<number> {
@@ -186,39 +143,29 @@ export class PlayerManager implements Engine {
     return members.size;
   }
 
-  async kick(players: readonly string[], reason: string): Promise<number> {
-    let kicked = 0;
-    for (const id of players) {
-      const session = this.players.get(id)?.session;
-      if (session && !session.closing) {
-        session.kick(Status.KICKED, reason);
-        kicked++;
-      }
-    }
-    return kicked;
+  /** One node: a player not bound here is bound nowhere. */
+  async kickAway(): Promise<number> {
+    return 0;
   }
 
-  async player(playerId: string): Promise<PlayerInfo | null> {
+  async player(playerId: string, local: Binding | undefined): Promise<PlayerInfo | null> {
     const p = this.players.get(playerId);
     if (p === undefined) return null;
     p.queue?.trimExpired(Date.now());
+    const online = local !== undefined;
     return {
       playerId,
-      online: p.session !== null,
-      node: p.session !== null ? this.config.node.id : null,
-      sessionId: p.session?.id ?? null,
-      lastActiveAt: new Date(p.lastActiveAt).toISOString(),
+      online,
+      node: online ? this.config.node.id : null,
+      sessionId: local?.session.id ?? null,
+      lastActiveAt: new Date(local?.lastActiveAt ?? p.lastActiveAt).toISOString(),
       offlineQueued: p.queue?.length ?? 0,
-      pushSeq: p.pushSeq,
+      pushSeq: p.lastSeq,
     };
   }
 
   counts(): EngineCounts {
-    return {
-      online: this.online.size,
-      offline: this.offline.size,
-      offlineMessages: this.queued,
-    };
+    return { online: this.hub.size, offline: this.offline.size, offlineMessages: this.queued };
   }
 
   /** Forgets players offline for longer than players.retainMs, oldest first, bounded per sweep. */

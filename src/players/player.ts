@@ -1,15 +1,13 @@
-import type { Session } from '../session/session.js';
+import type { Binding } from './binding.js';
 import type { OfflineQueue } from './offline-queue.js';
 
-/** One player known to this gateway: online (bound to a session) or retained offline. */
+/** One player known to the memory engine: online (its binding on this node) or retained offline. */
 export class Player {
-  session: Session | null = null;
-  /** Epoch of the current (or last) binding; a close or unbind with an older epoch is stale. */
-  epoch = 0;
-  /** Last push sequence given out; the next PUSH carries pushSeq + 1. */
+  binding: Binding | null = null;
+  /** Last push sequence given out while no binding numbers them; the next PUSH carries pushSeq + 1. */
   pushSeq = 0;
   lastActiveAt: number;
-  /** When the last session ended (ms), or 0 while online. */
+  /** When the last binding ended (ms), or 0 while online. */
   offlineSince = 0;
   queue: OfflineQueue | null = null;
   groups: Set<string> | null = null;
@@ -21,7 +19,8 @@ export class Player {
     this.lastActiveAt = now;
   }
 
-  get online(): boolean {
-    return this.session !== null;
+  /** The last sequence given out: the binding's while bound, since it numbers at write time. */
+  get lastSeq(): number {
+    return this.binding?.seq ?? this.pushSeq;
   }
 }

@@ -4,7 +4,7 @@ import type {
   RequestContext,
   ResponseContext,
   SessionCloseContext,
-} from './plugin.js';
+} from './plugin-context.js';
 
 /**
  * Every hook a plugin can add, in the order a request meets them (docs/lifecycle.md

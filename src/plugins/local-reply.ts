@@ -1,5 +1,5 @@
 import { Status, type StatusCode, type StatusName } from '../protocol/status.js';
-import type { MaybeReply } from './plugin.js';
+import type { MaybeReply } from './plugin-context.js';
 
 /** A plugin's answer, checked and ready to write. */
 export interface Reply {

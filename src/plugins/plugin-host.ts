@@ -1,35 +1,36 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import type { BackendTarget } from '../backend/backend-target.js';
 import { CmdSet, type CmdSpec } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { Engine } from '../players/engine.js';
-import type { Forwarder } from '../request/forwarder.js';
+import type { PlayerService } from '../players/player-service.js';
+import type { LocalCmds } from '../request/route-table.js';
 import type { Session } from '../session/session.js';
 import { cmdRanges, firstOverlap } from './cmd-ranges.js';
 import { HOOK_NAMES, type HookName, type Hooks } from './hooks.js';
 import { toBody } from './local-reply.js';
-import type { BindContext, LocalHandler, PluginApi, SessionCloseContext } from './plugin.js';
+import type { PluginApi } from './plugin.js';
+import type { BindContext, LocalHandler, SessionCloseContext } from './plugin-context.js';
 import { PluginError } from './plugin-error.js';
 import { loadPlugin } from './plugin-loader.js';
-import { type HandlerEntry, type HookEntry, isPromiseLike, PluginPipeline } from './plugin-pipeline.js';
 import { PluginSessionView } from './plugin-session.js';
+import { type HandlerEntry, type HookEntry, isPromiseLike, PluginStage } from './plugin-stage.js';
 
 export interface PluginHostDeps {
   readonly config: GatewayConfig;
-  readonly engine: Engine;
+  readonly players: PlayerService;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
-  readonly targets: ReadonlyMap<string, BackendTarget>;
+  /** Names of the configured targets. */
+  readonly targets: ReadonlySet<string>;
 }
 
 type HookLists = { [H in HookName]: Array<HookEntry<H>> };
 
 /**
  * Loads the plugins of `config.plugins`, runs their setups in order, and keeps what they
- * registered: local handlers and hooks. Request-path hooks go to a PluginPipeline that
- * the forwarder calls; lifecycle hooks (onBind, onSessionClose, onClose) run from here.
+ * registered: local handlers and hooks. Request-path hooks and handlers make the
+ * PluginStage of the request path; lifecycle hooks (onBind, onSessionClose, onClose) run from here.
  */
 export class PluginHost {
   private readonly hooks: HookLists = {
@@ -89,12 +90,11 @@ export class PluginHost {
     }
   }
 
-  /** The request-path stages for the forwarder, or null when no plugin needs them (the plain path stays plain). */
-  pipeline(forwarder: Forwarder): PluginPipeline | null {
+  /** The plugin stage of the request path, or null when no plugin needs one (the plain path stays plain). */
+  stage(): PluginStage | null {
     const { onRequest, onResponse } = this.hooks;
     if (this.handlers.length === 0 && onRequest.length === 0 && onResponse.length === 0) return null;
-    return new PluginPipeline(
-      forwarder,
+    return new PluginStage(
       this.deps.targets,
       this.handlers,
       onRequest,
@@ -102,6 +102,11 @@ export class PluginHost {
       this.deps.metrics,
       this.deps.log,
     );
+  }
+
+  /** The cmds local handlers answer, by plugin: they are counted under the plugin's name. */
+  localCmds(): LocalCmds[] {
+    return this.handlers.map((h) => ({ cmds: h.cmds, owner: h.plugin }));
   }
 
   /** A session was bound to `playerId` (from the engine's lifecycle listener). */
@@ -182,7 +187,7 @@ export class PluginHost {
 
   /** The `gw` object one plugin's setup receives; registering is refused once its setup ended. */
   private api(name: string): { gw: PluginApi; seal(): void } {
-    const { config, engine, metrics, log, targets } = this.deps;
+    const { config, players: service, metrics, log, targets } = this.deps;
     const registry = metrics.registry;
     let open = true;
     const assertOpen = (what: string): void => {
@@ -192,7 +197,7 @@ export class PluginHost {
       name,
       config,
       log: log.child({ plugin: name }),
-      targets: new Set(targets.keys()),
+      targets,
       metrics: {
         registry,
         counter: (c) => new Counter({ ...c, registers: [registry] }),
@@ -212,13 +217,13 @@ export class PluginHost {
         (this.hooks[hook] as Array<HookEntry<typeof hook>>).push({ plugin: name, fn });
       },
       push: (players, cmd, body, options) =>
-        engine.push(list(players), cmd, toBody(body), options?.offline ?? true),
-      broadcast: (cmd, body) => engine.broadcast(cmd, toBody(body)),
-      groupPush: (group, cmd, body) => engine.groupPush(group, cmd, toBody(body)),
-      join: (group, players) => engine.join(group, list(players)),
-      leave: (group, players) => engine.leave(group, list(players)),
-      kick: (players, reason) => engine.kick(list(players), reason ?? 'kicked'),
-      player: (playerId) => engine.player(playerId),
+        service.push(list(players), cmd, toBody(body), options?.offline ?? true),
+      broadcast: (cmd, body) => service.broadcast(cmd, toBody(body)),
+      groupPush: (group, cmd, body) => service.groupPush(group, cmd, toBody(body)),
+      join: (group, players) => service.join(group, list(players)),
+      leave: (group, players) => service.leave(group, list(players)),
+      kick: (players, reason) => service.kick(list(players), reason ?? 'kicked'),
+      player: (playerId) => service.player(playerId),
     };
     return {
       gw,

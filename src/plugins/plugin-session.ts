@@ -1,5 +1,5 @@
 import type { Session } from '../session/session.js';
-import type { PluginSession } from './plugin.js';
+import type { PluginSession } from './plugin-context.js';
 
 /** A live view of a Session for plugins: reads through, so `playerId` is always current. */
 export class PluginSessionView implements PluginSession {

@@ -1,32 +1,51 @@
+import { CmdCache, firstMatch } from '../config/cmd-cache.js';
 import { CmdSet } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 
+/** Where a cmd goes: the target of its route (null: none), and the route_target label it is counted under. */
+export interface Route {
+  readonly target: string | null;
+  readonly label: string;
+}
+
+/** Cmds something inside the gateway answers itself (a plugin's local handler), labelled by its owner. */
+export interface LocalCmds {
+  readonly cmds: CmdSet;
+  readonly owner: string;
+}
+
 /**
- * Maps a cmd to the name of the target that owns it. The first matching route wins, in
- * config order. Lookups are cached per cmd (bounded), so a range-heavy table costs one
- * Map lookup per request after warm-up.
+ * Maps a cmd to its Route. The first matching route wins, in config order; the label is
+ * the local owner's name when the gateway answers the cmd itself, else the target's.
  */
 export class RouteTable {
   private readonly routes: Array<{ cmds: CmdSet; target: string }>;
-  private readonly cache = new Map<number, string | null>();
-  private static readonly MAX_CACHED = 65_536;
+  private readonly shared = new Map<string, Route>();
+  private readonly cache: CmdCache<Route>;
 
-  constructor(routes: GatewayConfig['routes']) {
+  constructor(
+    routes: GatewayConfig['routes'],
+    private readonly local: readonly LocalCmds[] = [],
+  ) {
     this.routes = routes.map((r) => ({ cmds: CmdSet.parse(r.cmds), target: r.target }));
+    this.cache = new CmdCache((cmd) => this.resolve(cmd));
   }
 
-  /** The target name for `cmd`, or null when no route covers it. */
-  lookup(cmd: number): string | null {
-    const hit = this.cache.get(cmd);
-    if (hit !== undefined) return hit;
-    let found: string | null = null;
-    for (const route of this.routes) {
-      if (route.cmds.has(cmd)) {
-        found = route.target;
-        break;
-      }
+  /** The route of `cmd`. */
+  lookup(cmd: number): Route {
+    return this.cache.get(cmd);
+  }
+
+  private resolve(cmd: number): Route {
+    const target = firstMatch(this.routes, cmd)?.target ?? null;
+    const label = firstMatch(this.local, cmd)?.owner ?? target ?? '';
+    // One object per (target, label) pair, however many cmds share it.
+    const key = `${target ?? ''}\u0000${label}`;
+    let route = this.shared.get(key);
+    if (route === undefined) {
+      route = { target, label };
+      this.shared.set(key, route);
     }
-    if (this.cache.size < RouteTable.MAX_CACHED) this.cache.set(cmd, found);
-    return found;
+    return route;
   }
 }

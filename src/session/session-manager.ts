@@ -3,9 +3,8 @@ import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { encodeFrame, FrameType } from '../protocol/frame.js';
 import { Status, type StatusCode } from '../protocol/status.js';
-import type { AcceptHandler } from '../transport/connection.js';
-import { Session, SessionState } from './session.js';
-import type { SessionHost } from './session-host.js';
+import type { AcceptHandler, Connection } from '../transport/connection.js';
+import { Session, type SessionHost, SessionState } from './session.js';
 
 /**
  * The open sessions of this node: accepts connections (HELLO, limits.maxConnections),
@@ -24,7 +23,6 @@ export class SessionManager {
 
   constructor(
     private readonly config: GatewayConfig,
-    private readonly host: SessionHost,
     private readonly metrics: GatewayMetrics,
   ) {
     const { heartbeat, limits, node } = config;
@@ -43,8 +41,12 @@ export class SessionManager {
     return this.sessions.values();
   }
 
-  /** The acceptor callback for every transport. */
-  readonly accept: AcceptHandler = (connection, bind) => {
+  /** The acceptor callback for every transport; its sessions report to `host`. */
+  acceptor(host: SessionHost): AcceptHandler {
+    return (connection, bind) => this.accept(host, connection, bind);
+  }
+
+  private accept(host: SessionHost, connection: Connection, bind: Parameters<AcceptHandler>[1]): void {
     if (!this.accepting) {
       this.metrics.connectionsRejected.child('shutting_down').inc();
       connection.destroy();
@@ -56,32 +58,29 @@ export class SessionManager {
       return;
     }
     const id = this.idPrefix + (this.nextId++).toString(36);
-    const session = new Session(id, connection, this.host);
+    const session = new Session(id, connection, host);
     this.sessions.set(id, session);
     this.connected++;
     bind({ data: session.onData, close: session.onClose });
     session.send(encodeFrame(FrameType.HELLO, 0, 0, 0, Buffer.from(`{"sessionId":"${id}"${this.helloTail}`)));
-  };
+  }
 
   /** connected → authed (or a rebind of an authed session to another player). */
-  markBound(session: Session, playerId: string, epoch: number): void {
+  markBound(session: Session, playerId: string): void {
+    if (session.state === SessionState.CLOSED) return;
     if (session.state === SessionState.CONNECTED) {
       this.connected--;
       this.authed++;
-      session.state = SessionState.AUTHED;
     }
-    session.playerId = playerId;
-    session.bindEpoch = epoch;
+    session.moveTo(SessionState.AUTHED, playerId);
   }
 
   /** authed → connected (logout; the connection stays). */
   markUnbound(session: Session): void {
-    if (session.state === SessionState.AUTHED) {
-      this.authed--;
-      this.connected++;
-      session.state = SessionState.CONNECTED;
-    }
-    session.playerId = null;
+    if (session.state !== SessionState.AUTHED) return;
+    this.authed--;
+    this.connected++;
+    session.moveTo(SessionState.CONNECTED, null);
   }
 
   /** Forgets a closed session; called once per session from the host's onClosed. */
@@ -89,7 +88,8 @@ export class SessionManager {
     if (!this.sessions.delete(session.id)) return;
     if (session.state === SessionState.AUTHED) this.authed--;
     else if (session.state === SessionState.CONNECTED) this.connected--;
-    session.state = SessionState.CLOSED;
+    // The player id stays readable: the unbind that follows the close needs it.
+    session.moveTo(SessionState.CLOSED, session.playerId);
   }
 
   startSweeping(): void {

@@ -1,3 +1,4 @@
+import type { GatewayMetrics } from '../metrics/metrics.js';
 import {
   encodeFrame,
   encodeHeader,
@@ -9,11 +10,26 @@ import {
 import { FrameDecoder } from '../protocol/frame-decoder.js';
 import { Status, type StatusCode, statusLabel, statusRow } from '../protocol/status.js';
 import type { Connection } from '../transport/connection.js';
-import type { SessionHost } from './session-host.js';
 import { currentTurn, type Flushable, flushAtEndOfTick } from './write-flusher.js';
 
 export const SessionState = { CONNECTED: 'connected', AUTHED: 'authed', CLOSED: 'closed' } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+/** The limits a session enforces itself; one shared object, so a session carries only a pointer. */
+export interface SessionLimits {
+  readonly maxFrameBytes: number;
+  readonly maxWriteBufferBytes: number;
+}
+
+/** What a session needs from the node around it (one instance shared by all sessions). */
+export interface SessionHost {
+  readonly limits: SessionLimits;
+  readonly metrics: GatewayMetrics;
+  /** A REQUEST or NOTIFY frame arrived. `body` is a view into the read it came in; it stays valid. */
+  onRequest(session: Session, type: number, cmd: number, seq: number, body: Buffer): void;
+  /** The connection is gone (after a KICK or not). Called exactly once. */
+  onClosed(session: Session): void;
+}
 
 /** How long a kicked connection may take to read its KICK before it is destroyed. */
 const KICK_LINGER_MS = 2_000;
@@ -25,30 +41,18 @@ const KICK_LINGER_MS = 2_000;
  * SessionManager's single sweep judges heartbeats and auth timeouts for all sessions.
  */
 export class Session implements Flushable {
-  state: SessionState = SessionState.CONNECTED;
-  /** The player this session is bound to, and the epoch of that binding (fencing). */
-  playerId: string | null = null;
-  bindEpoch = 0;
-  /** Requests forwarded or handled and not yet answered. */
-  inFlight = 0;
+  private currentState: SessionState = SessionState.CONNECTED;
+  private boundPlayer: string | null = null;
   /** Last time (ms) a frame arrived from the client: the only liveness signal. */
   lastFrameAt: number;
   readonly connectedAt: number;
-  /** True once a KICK was sent or the connection closed: nothing more is read or written. */
-  closing = false;
+  private isClosing = false;
 
-  private tokens: number;
-  private tokensAt: number;
   private corked = false;
   /** The write turn of the last frame written (see write-flusher.ts). */
   private writeTurn = -1;
   private readonly decoder: FrameDecoder;
   private stateMap: Map<string, unknown> | null = null;
-
-  /** Requests in the current and previous minute, for the `suspects` player_id label. */
-  minuteStartedAt: number;
-  requestsThisMinute = 0;
-  requestsLastMinute = 0;
 
   constructor(
     readonly id: string,
@@ -58,10 +62,28 @@ export class Session implements Flushable {
     const now = Date.now();
     this.lastFrameAt = now;
     this.connectedAt = now;
-    this.minuteStartedAt = now;
-    this.tokens = host.limits.requestBurst;
-    this.tokensAt = now;
     this.decoder = new FrameDecoder(host.limits.maxFrameBytes, this.onFrame);
+  }
+
+  /** connected → authed (bound to a player) → closed; moved only by the SessionManager. */
+  get state(): SessionState {
+    return this.currentState;
+  }
+
+  /** The player this session is bound to; set only by the SessionManager's transitions. */
+  get playerId(): string | null {
+    return this.boundPlayer;
+  }
+
+  /** True once a KICK was sent or the connection closed: nothing more is read or written. */
+  get closing(): boolean {
+    return this.isClosing;
+  }
+
+  /** For the SessionManager only: the state transition and the player it names. */
+  moveTo(state: SessionState, playerId: string | null): void {
+    this.currentState = state;
+    this.boundPlayer = playerId;
   }
 
   get remoteAddress(): string {
@@ -143,34 +165,6 @@ export class Session implements Flushable {
   }
 
   /**
-   * Takes one token from the session's bucket (limits.requestsPerSecond, refilled
-   * continuously, holding at most limits.requestBurst). False: the request is refused.
-   */
-  takeToken(now: number): boolean {
-    const { requestsPerSecond, requestBurst } = this.host.limits;
-    if (requestsPerSecond === 0) return true;
-    this.tokens = Math.min(requestBurst, this.tokens + ((now - this.tokensAt) * requestsPerSecond) / 1000);
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  /** Counts a request toward this session's per-minute rate and returns the rate over the last minute. */
-  countRequest(now: number): number {
-    const elapsed = now - this.minuteStartedAt;
-    if (elapsed >= 60_000) {
-      this.requestsLastMinute = elapsed >= 120_000 ? 0 : this.requestsThisMinute;
-      this.requestsThisMinute = 0;
-      this.minuteStartedAt = now - (elapsed % 60_000);
-    }
-    this.requestsThisMinute++;
-    // Sliding-window estimate: the unexpired share of the previous minute plus this one.
-    const share = 1 - (now - this.minuteStartedAt) / 60_000;
-    return this.requestsThisMinute + this.requestsLastMinute * share;
-  }
-
-  /**
    * Queues a whole frame. Returns false when the session is closing, or when the
    * unsent output would exceed limits.maxWriteBufferBytes — then the session is kicked
    * with SLOW_CONSUMER, so one slow reader never grows the gateway's memory.
@@ -183,27 +177,35 @@ export class Session implements Flushable {
 
   /**
    * Queues a frame without the limits.maxWriteBufferBytes check. Only for the offline
-   * replay at bind: it moves bytes the gateway already holds from the player's queue to
-   * the socket (bounded by players.offline.maxBytes and maxMessages), so it cannot grow
-   * memory, and a session that has had no chance to read yet is not a slow consumer.
-   * Later writes are checked against everything still unsent, the replay included.
+   * replay at bind (the players' hub): it moves bytes the gateway already holds from the
+   * player's queue to the socket (bounded by players.offline.maxBytes and maxMessages), so
+   * it cannot grow memory, and a session that has had no chance to read yet is not a slow
+   * consumer. Later writes are checked against everything still unsent, the replay included.
    */
-  sendReplay(frame: Buffer): boolean {
+  sendUnbounded(type: FrameType, cmd: number, seq: number, body: Buffer): boolean {
     if (this.closing) return false;
-    this.write(frame);
+    this.writeParts(type, 0, cmd, seq, body);
     return true;
   }
 
   /** Queues a frame whose header and body are separate buffers (no copy of a large body). */
   sendParts(type: FrameType, status: number, cmd: number, seq: number, body: Buffer): boolean {
-    if (body.length < 1024) return this.send(encodeFrame(type, status, cmd, seq, body));
     if (!this.admits(HEADER_BYTES + body.length)) return false;
+    this.writeParts(type, status, cmd, seq, body);
+    return true;
+  }
+
+  /** A small frame is copied into one buffer; a large body is written as it is, after its header. */
+  private writeParts(type: FrameType, status: number, cmd: number, seq: number, body: Buffer): void {
+    if (body.length < 1024) {
+      this.write(encodeFrame(type, status, cmd, seq, body));
+      return;
+    }
     this.writeTurn = currentTurn();
     this.cork();
     this.connection.write(encodeHeader(type, status, cmd, seq, body.length));
     this.connection.write(body);
     this.host.metrics.bytesOut.value += HEADER_BYTES + body.length;
-    return true;
   }
 
   /** Answers a request with an error status and the SPEC's JSON body. */
@@ -257,7 +259,7 @@ export class Session implements Flushable {
     if (this.closing) return;
     const row = statusRow(status);
     const frame = encodeFrame(FrameType.KICK, status, 0, 0, errorBody(row.name, message ?? row.message));
-    this.closing = true;
+    this.isClosing = true;
     this.decoder.fail(status);
     this.host.metrics.kicks.child(statusLabel(status)).inc();
     // A frame that cannot be decoded (BAD_FRAME, FRAME_TOO_LARGE, PROTOCOL_ERROR) is an error too.
@@ -273,7 +275,7 @@ export class Session implements Flushable {
   readonly onClose = (): void => {
     if (this.state === SessionState.CLOSED) return;
     // The host's SessionManager.remove() moves the state to closed.
-    this.closing = true;
+    this.isClosing = true;
     this.host.onClosed(this);
   };
 }

@@ -47,13 +47,17 @@ describe('churn: sessions come and go, and nothing stays behind', () => {
       for (const c of clients) c.close();
       await until(() => gw.gateway.sessions.size === 0, 'every session gone');
     }
-    await until(() => gw.gateway.forwarder.inFlight === 0, 'no request in flight');
+    await until(() => gw.gateway.inFlight === 0, 'no request in flight');
     expect(gw.gateway.sessions.connected).toBe(0);
     expect(gw.gateway.sessions.authed).toBe(0);
-    expect(gw.gateway.engine.counts().online).toBe(0);
+    expect((gw.gateway.stats().players as { online: number }).online).toBe(0);
     // Offline players are forgotten after players.retainMs (200 ms) by the 1 s sweep.
-    await until(() => gw.gateway.engine.counts().offline === 0, 'every player forgotten', 5_000);
-    expect(gw.gateway.engine.counts().offlineMessages).toBe(0);
+    await until(
+      () => (gw.gateway.stats().players as { offline: number }).offline === 0,
+      'every player forgotten',
+      5_000,
+    );
+    expect(gw.gateway.stats().offlineMessages).toBe(0);
     const stats = await (await fetch(`${gw.apiUrl}/v1/stats`)).json();
     expect(stats).toMatchObject({
       sessions: { connected: 0, authed: 0 },

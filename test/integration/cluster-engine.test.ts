@@ -51,26 +51,26 @@ describe('routing between nodes', () => {
   it('a push accepted by one node is delivered by the node that holds the player, acknowledged', async () => {
     const [a, b] = await cluster(2);
     const c = await b.login('p1');
-    expect(await a.engine.push(['p1'], 5, B('one'), true)).toEqual(['delivered']);
-    expect(await b.engine.push(['p1'], 5, B('two'), true)).toEqual(['delivered']);
-    expect(await a.engine.push(['p1'], 5, B('three'), true)).toEqual(['delivered']);
+    expect(await a.players.push(['p1'], 5, B('one'), true)).toEqual(['delivered']);
+    expect(await b.players.push(['p1'], 5, B('two'), true)).toEqual(['delivered']);
+    expect(await a.players.push(['p1'], 5, B('three'), true)).toEqual(['delivered']);
     expect(pushes(c)).toEqual([
       [1, 'one'],
       [2, 'two'],
       [3, 'three'],
     ]);
     expect(a.metrics.clusterPushDuration.child().count).toBe(2);
-    expect(await a.engine.player('p1')).toMatchObject({ online: true, node: 'b', sessionId: c.session.id });
+    expect(await a.players.player('p1')).toMatchObject({ online: true, node: 'b', sessionId: c.session.id });
   });
 
   it('kick from any node reaches the holding node', async () => {
     const [a, b] = await cluster(2);
     const c = await b.login('k1');
-    expect(await a.engine.kick(['k1', 'ghost'], 'bye')).toBe(1);
+    expect(await a.players.kick(['k1', 'ghost'], 'bye')).toBe(1);
     const [kick] = c.conn.take(FrameType.KICK);
     expect(kick.status).toBe(Status.KICKED);
     expect(JSON.parse(kick.body.toString()).message).toBe('bye');
-    await until(async () => (await a.engine.player('k1'))?.online === false);
+    await until(async () => (await a.players.player('k1'))?.online === false);
   });
 
   it('broadcast reaches every bound session on every node and counts them all', async () => {
@@ -79,7 +79,7 @@ describe('routing between nodes', () => {
     const cb1 = await b.login('bb1');
     const cb2 = await b.login('bb2');
     const cc = await c.login('bc');
-    expect(await b.engine.broadcast(2, B('all'))).toBe(4);
+    expect(await b.players.broadcast(2, B('all'))).toBe(4);
     for (const client of [ca, cb1, cb2, cc]) expect(pushes(client)).toEqual([[1, 'all']]);
   });
 
@@ -89,13 +89,13 @@ describe('routing between nodes', () => {
     const m2 = await b.login('g2');
     await c.disconnect(await c.login('g3')); // offline member
     const outsider = await b.login('g4');
-    expect(await a.engine.join('room', ['g1', 'g2', 'g3'])).toBe(3);
-    expect(await c.engine.groupPush('room', 4, B('hi'))).toBe(2);
+    expect(await a.players.join('room', ['g1', 'g2', 'g3'])).toBe(3);
+    expect(await c.players.groupPush('room', 4, B('hi'))).toBe(2);
     expect(pushes(m1)).toEqual([[1, 'hi']]);
     expect(pushes(m2)).toEqual([[1, 'hi']]);
     expect(pushes(outsider)).toEqual([]);
-    expect(await b.engine.leave('room', ['g1'])).toBe(2);
-    expect(await a.engine.groupPush('room', 4, B('again'))).toBe(1);
+    expect(await b.players.leave('room', ['g1'])).toBe(2);
+    expect(await a.players.groupPush('room', 4, B('again'))).toBe(1);
     expect(pushes(m1)).toEqual([]);
   });
 });
@@ -108,9 +108,9 @@ describe('bindings across nodes', () => {
     await until(() => old.conn.closed, 3_000, 'old session kicked');
     expect(old.conn.take(FrameType.KICK).map((f) => f.status)).toEqual([Status.REPLACED]);
     await a.disconnect(old);
-    expect(await a.engine.push(['dup'], 1, B('x'), true)).toEqual(['delivered']);
+    expect(await a.players.push(['dup'], 1, B('x'), true)).toEqual(['delivered']);
     expect(pushes(now)).toEqual([[1001, 'x']]);
-    expect(await a.engine.player('dup')).toMatchObject({ online: true, node: 'b' });
+    expect(await a.players.player('dup')).toMatchObject({ online: true, node: 'b' });
   });
 
   it('a stale unbind from the older node never removes the newer binding', async () => {
@@ -121,23 +121,23 @@ describe('bindings across nodes', () => {
     const now = await b.login('fence');
     await closing;
     await sleep(50);
-    expect(await b.engine.player('fence')).toMatchObject({
+    expect(await b.players.player('fence')).toMatchObject({
       online: true,
       node: 'b',
       sessionId: now.session.id,
     });
-    expect(await a.engine.push(['fence'], 1, B('y'), true)).toEqual(['delivered']);
+    expect(await a.players.push(['fence'], 1, B('y'), true)).toEqual(['delivered']);
   });
 
   it('a player who reconnects to another node gets its queue in order and the seq continues', async () => {
     const [a, b, c] = await cluster(3);
     const first = await a.login('roam');
-    expect(await c.engine.push(['roam'], 1, B('m1'), true)).toEqual(['delivered']);
+    expect(await c.players.push(['roam'], 1, B('m1'), true)).toEqual(['delivered']);
     await a.disconnect(first);
-    expect(await c.engine.push(['roam'], 1, B('m2'), true)).toEqual(['cached']);
-    expect(await a.engine.push(['roam'], 1, B('m3'), true)).toEqual(['cached']);
+    expect(await c.players.push(['roam'], 1, B('m2'), true)).toEqual(['cached']);
+    expect(await a.players.push(['roam'], 1, B('m3'), true)).toEqual(['cached']);
     const second = await b.login('roam');
-    expect(await c.engine.push(['roam'], 1, B('m4'), true)).toEqual(['delivered']);
+    expect(await c.players.push(['roam'], 1, B('m4'), true)).toEqual(['delivered']);
     expect(pushes(first)).toEqual([[1, 'm1']]);
     expect(pushes(second)).toEqual([
       [2, 'm2'],
@@ -152,10 +152,10 @@ describe('bindings across nodes', () => {
     });
     await a.disconnect(await a.login('flood'));
     const results = await Promise.all(
-      Array.from({ length: 90 }, (_, i) => [a, b, c][i % 3].engine.push(['flood'], 1, B(`m${i}`), true)),
+      Array.from({ length: 90 }, (_, i) => [a, b, c][i % 3].players.push(['flood'], 1, B(`m${i}`), true)),
     );
     expect(results.flat().every((r) => r === 'cached')).toBe(true);
-    expect(await b.engine.player('flood')).toMatchObject({ offlineQueued: 30, pushSeq: 90 });
+    expect(await b.players.player('flood')).toMatchObject({ offlineQueued: 30, pushSeq: 90 });
     const overflow = [a, b, c].reduce(
       (n, nd) => n + nd.metrics.offlineDropped.total({ reason: 'overflow' }),
       0,
@@ -171,26 +171,26 @@ describe('bindings across nodes', () => {
     for (let i = 0; i < 1_100; i += 100) {
       const batch = Array.from({ length: 100 }, (_, j) => ((i + j) % 2 === 0 ? a : b));
       const results = await Promise.all(
-        batch.map((nd, j) => nd.engine.push(['many'], 1, B(`m${i + j}`), true)),
+        batch.map((nd, j) => nd.players.push(['many'], 1, B(`m${i + j}`), true)),
       );
       expect(results.flat().every((r) => r === 'delivered')).toBe(true);
     }
     const seqs = pushes(c).map(([seq]) => seq);
     expect(seqs).toEqual(Array.from({ length: 1_100 }, (_, i) => i + 1));
     await b.disconnect(c);
-    expect(await a.engine.player('many')).toMatchObject({ online: false, pushSeq: 1_100 });
-    expect(await a.engine.push(['many'], 1, B('next'), true)).toEqual(['cached']);
-    expect(await a.engine.player('many')).toMatchObject({ pushSeq: 1_101 });
+    expect(await a.players.player('many')).toMatchObject({ online: false, pushSeq: 1_100 });
+    expect(await a.players.push(['many'], 1, B('next'), true)).toEqual(['cached']);
+    expect(await a.players.player('many')).toMatchObject({ pushSeq: 1_101 });
   });
 
   it('pushes that reach a node while its bind is in flight come after the queue replay', async () => {
     const [a, b] = await cluster(2);
     await b.disconnect(await b.login('race'));
-    for (const m of ['q1', 'q2']) expect(await a.engine.push(['race'], 1, B(m), true)).toEqual(['cached']);
+    for (const m of ['q1', 'q2']) expect(await a.players.push(['race'], 1, B(m), true)).toEqual(['cached']);
     const client = b.connect();
-    const binding = b.engine.bind(client.session, 'race');
+    const binding = b.players.bind(client.session, 'race');
     const during = Promise.all(
-      Array.from({ length: 20 }, (_, i) => a.engine.push(['race'], 1, B(`n${i}`), true)),
+      Array.from({ length: 20 }, (_, i) => a.players.push(['race'], 1, B(`n${i}`), true)),
     );
     await binding;
     const results = (await during).flat();
@@ -219,16 +219,16 @@ describe('failures', () => {
     await ghost.subscribe(`${prefix}ch:ghost`);
     try {
       const startedAt = Date.now();
-      expect(await a.engine.push(['silent'], 1, B('late'), true)).toEqual(['cached']);
+      expect(await a.players.push(['silent'], 1, B('late'), true)).toEqual(['cached']);
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(950);
       expect(a.metrics.clusterAckTimeouts.total({ kind: 'push' })).toBe(1);
       // Still online by the record (the ghost's heartbeat lives): the message waits for its next login.
-      expect(await a.engine.player('silent')).toMatchObject({
+      expect(await a.players.player('silent')).toMatchObject({
         online: true,
         node: 'ghost',
         offlineQueued: 1,
       });
-      expect(await a.engine.push(['silent'], 1, B('no'), false)).toEqual(['dropped']);
+      expect(await a.players.push(['silent'], 1, B('no'), false)).toEqual(['dropped']);
     } finally {
       ghost.disconnect();
     }
@@ -239,9 +239,9 @@ describe('failures', () => {
     const c = await b.login('blip');
     await redis.command('CLIENT KILL TYPE pubsub');
     // Before b resubscribes the publish finds no receiver and the push is queued; after, delivered.
-    const [result] = await a.engine.push(['blip'], 1, B('through'), true);
+    const [result] = await a.players.push(['blip'], 1, B('through'), true);
     expect(['cached', 'delivered']).toContain(result);
-    await until(() => a.engine.ready && b.engine.ready, 5_000, 'resubscribed');
+    await until(() => a.players.ready && b.players.ready, 5_000, 'resubscribed');
     await until(() => c.conn.frames.some((f) => f.type === FrameType.PUSH), 3_000, 'replayed');
     expect(pushes(c)).toEqual([[result === 'cached' ? 1001 : 1, 'through']]);
   });
@@ -250,9 +250,9 @@ describe('failures', () => {
     const [a] = await cluster(1);
     const prefix = a.config.cluster.redis.keyPrefix;
     await redis.command(`HSET ${prefix}p:orphan node dead inst x sess s1 epoch 1 seq 7 cur 7 last 0 qb 0`);
-    expect(await a.engine.player('orphan')).toMatchObject({ online: false, node: null, pushSeq: 7 });
-    expect(await a.engine.push(['orphan'], 1, B('kept'), true)).toEqual(['cached']);
-    expect(await a.engine.kick(['orphan'], 'x')).toBe(0);
+    expect(await a.players.player('orphan')).toMatchObject({ online: false, node: null, pushSeq: 7 });
+    expect(await a.players.push(['orphan'], 1, B('kept'), true)).toEqual(['cached']);
+    expect(await a.players.kick(['orphan'], 'x')).toBe(0);
   });
 });
 
@@ -263,15 +263,15 @@ describe('Redis outage', () => {
     const a = await startNode(nodeConfig('redis', 'early', `redis://127.0.0.1:${port}`, uniquePrefix()));
     started.push(a);
     expect(Date.now() - startedAt).toBeLessThan(5_000);
-    expect(a.engine.ready).toBe(false);
+    expect(a.players.ready).toBe(false);
     const c = await a.login('early-bird');
-    expect(await a.engine.push(['early-bird', 'other'], 1, B('x'), true)).toEqual(['dropped', 'dropped']);
+    expect(await a.players.push(['early-bird', 'other'], 1, B('x'), true)).toEqual(['dropped', 'dropped']);
     const late = await RedisServer.start(port);
     try {
-      await until(() => a.engine.ready, 8_000, 'ready');
+      await until(() => a.players.ready, 8_000, 'ready');
       // The login made meanwhile was registered: it now gets pushes.
-      expect(await a.engine.player('early-bird')).toMatchObject({ online: true, node: 'early' });
-      expect(await a.engine.push(['early-bird'], 1, B('now'), true)).toEqual(['delivered']);
+      expect(await a.players.player('early-bird')).toMatchObject({ online: true, node: 'early' });
+      expect(await a.players.push(['early-bird'], 1, B('now'), true)).toEqual(['delivered']);
       expect(pushes(c)).toEqual([[1, 'now']]);
     } finally {
       await a.stop();
@@ -289,21 +289,21 @@ describe('Redis outage', () => {
     try {
       const c = await a.login('stay');
       await a.disconnect(await a.login('offline-one'));
-      expect(await a.engine.push(['stay'], 1, B('before'), true)).toEqual(['delivered']);
+      expect(await a.players.push(['stay'], 1, B('before'), true)).toEqual(['delivered']);
 
       await local.kill();
-      await until(() => !a.engine.ready, 3_000, 'a not ready');
+      await until(() => !a.players.ready, 3_000, 'a not ready');
       // Its own session still gets pushes, the seq continuing; what needs Redis is dropped and counted.
-      expect(await a.engine.push(['stay'], 1, B('during'), true)).toEqual(['delivered']);
-      expect(await a.engine.push(['offline-one'], 1, B('lost'), true)).toEqual(['dropped']);
+      expect(await a.players.push(['stay'], 1, B('during'), true)).toEqual(['delivered']);
+      expect(await a.players.push(['offline-one'], 1, B('lost'), true)).toEqual(['dropped']);
       expect(a.metrics.clusterRedisErrors.total({ op: 'push' })).toBeGreaterThanOrEqual(1);
-      expect(await a.engine.broadcast(1, B('bc'))).toBe(1);
-      await expect(a.engine.join('g', ['stay'])).rejects.toThrow(/unavailable/);
+      expect(await a.players.broadcast(1, B('bc'))).toBe(1);
+      await expect(a.players.join('g', ['stay'])).rejects.toThrow(/unavailable/);
 
       await local.restart(); // empty: everything in Redis is gone
-      await until(() => a.engine.ready && b.engine.ready, 8_000, 'ready again');
-      expect(await b.engine.player('stay')).toMatchObject({ online: true, node: 'a' });
-      expect(await b.engine.push(['stay'], 1, B('after'), true)).toEqual(['delivered']);
+      await until(() => a.players.ready && b.players.ready, 8_000, 'ready again');
+      expect(await b.players.player('stay')).toMatchObject({ online: true, node: 'a' });
+      expect(await b.players.push(['stay'], 1, B('after'), true)).toEqual(['delivered']);
       expect(pushes(c)).toEqual([
         [1, 'before'],
         [2, 'during'],

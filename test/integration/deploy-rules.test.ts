@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { GatewayMetrics, type GaugeSources } from '../../src/metrics/metrics.js';
+import { GatewayMetrics } from '../../src/metrics/metrics.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const file = (p: string) => join(root, p);
@@ -37,14 +37,7 @@ type MetricKind = 'counter' | 'gauge' | 'histogram';
 
 /** The metrics a gateway registers itself (no prom-client default metrics), from a real registry. */
 function registeredMetrics() {
-  const sources: GaugeSources = {
-    sessions: () => ({ connected: 0, authed: 0 }),
-    inFlight: () => 0,
-    players: () => ({ online: 0, offline: 0 }),
-    offlineMessages: () => 0,
-    pools: () => [],
-  };
-  return new GatewayMetrics(sources, { defaultMetrics: false }).registry.getMetricsAsArray();
+  return new GatewayMetrics({ defaultMetrics: false }).registry.getMetricsAsArray();
 }
 
 /**

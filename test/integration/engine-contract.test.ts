@@ -50,26 +50,26 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
 
   it('is ready once started', async () => {
     const nd = await node();
-    expect(nd.engine.ready).toBe(true);
-    expect(nd.engine.name).toBe(kind);
+    expect(nd.players.ready).toBe(true);
+    expect(nd.players.name).toBe(kind);
   });
 
   it('drops pushes to an unknown player, and player() is null', async () => {
     const nd = await node();
-    expect(await nd.engine.push(['nobody'], 1, B('x'), true)).toEqual(['dropped']);
-    expect(await nd.engine.player('nobody')).toBeNull();
+    expect(await nd.players.push(['nobody'], 1, B('x'), true)).toEqual(['dropped']);
+    expect(await nd.players.player('nobody')).toBeNull();
   });
 
   it('delivers to a bound player in order, under seq 1, 2, 3', async () => {
     const nd = await node();
     const p = fresh('online');
     const c = await nd.login(p);
-    for (const m of ['a', 'b', 'c']) expect(await nd.engine.push([p], 7, B(m), true)).toEqual(['delivered']);
+    for (const m of ['a', 'b', 'c']) expect(await nd.players.push([p], 7, B(m), true)).toEqual(['delivered']);
     const pushes = c.conn.take(FrameType.PUSH);
     expect(bodies(pushes)).toEqual(['a', 'b', 'c']);
     expect(seqs(pushes)).toEqual([1, 2, 3]);
     expect(pushes.every((f) => f.cmd === 7)).toBe(true);
-    expect(await nd.engine.player(p)).toMatchObject({ online: true, pushSeq: 3, sessionId: c.session.id });
+    expect(await nd.players.player(p)).toMatchObject({ online: true, pushSeq: 3, sessionId: c.session.id });
   });
 
   it('results follow the order of the players list', async () => {
@@ -78,33 +78,33 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const off = fresh('off');
     await nd.login(on);
     await knownOffline(nd, off);
-    expect(await nd.engine.push(['ghost', on, off], 1, B('x'), true)).toEqual([
+    expect(await nd.players.push(['ghost', on, off], 1, B('x'), true)).toEqual([
       'dropped',
       'delivered',
       'cached',
     ]);
-    expect(await nd.engine.push([off], 1, B('x'), false)).toEqual(['dropped']);
+    expect(await nd.players.push([off], 1, B('x'), false)).toEqual(['dropped']);
   });
 
   it('caches for an offline player and replays in order on the next bind, before newer pushes', async () => {
     const nd = await node();
     const p = fresh('roam');
     const first = await nd.login(p);
-    expect(await nd.engine.push([p], 1, B('m1'), true)).toEqual(['delivered']);
+    expect(await nd.players.push([p], 1, B('m1'), true)).toEqual(['delivered']);
     await nd.disconnect(first);
-    expect(await nd.engine.push([p], 1, B('m2'), true)).toEqual(['cached']);
-    expect(await nd.engine.push([p], 1, B('m3'), true)).toEqual(['cached']);
-    expect(await nd.engine.player(p)).toMatchObject({ online: false, offlineQueued: 2, pushSeq: 3 });
+    expect(await nd.players.push([p], 1, B('m2'), true)).toEqual(['cached']);
+    expect(await nd.players.push([p], 1, B('m3'), true)).toEqual(['cached']);
+    expect(await nd.players.player(p)).toMatchObject({ online: false, offlineQueued: 2, pushSeq: 3 });
 
     const second = nd.connect();
-    const bound = nd.engine.bind(second.session, p);
-    const pushed = nd.engine.push([p], 1, B('m4'), true);
+    const bound = nd.players.bind(second.session, p);
+    const pushed = nd.players.push([p], 1, B('m4'), true);
     await bound;
     expect(await pushed).toEqual(['delivered']);
     const frames = second.conn.take(FrameType.PUSH);
     expect(bodies(frames)).toEqual(['m2', 'm3', 'm4']);
     expect(seqs(frames)).toEqual([2, 3, 4]);
-    expect(await nd.engine.player(p)).toMatchObject({ online: true, offlineQueued: 0, pushSeq: 4 });
+    expect(await nd.players.player(p)).toMatchObject({ online: true, offlineQueued: 0, pushSeq: 4 });
   });
 
   it('replays a full offline queue whole, even when it is larger than the write buffer', async () => {
@@ -115,9 +115,9 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const p = fresh('full');
     await knownOffline(nd, p);
     const body = Buffer.alloc(64 * 1024, 0x61);
-    for (let i = 0; i < 16; i++) expect(await nd.engine.push([p], 3, body, true)).toEqual(['cached']);
+    for (let i = 0; i < 16; i++) expect(await nd.players.push([p], 3, body, true)).toEqual(['cached']);
     const c = nd.connect();
-    await nd.engine.bind(c.session, p);
+    await nd.players.bind(c.session, p);
     await sleep(20);
     expect(c.conn.take(FrameType.KICK)).toEqual([]);
     const frames = c.conn.take(FrameType.PUSH);
@@ -129,9 +129,9 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const nd = await node({ players: { offline: { maxMessages: 3, maxBytes: 1_000, ttlMs: 60_000 } } });
     const p = fresh('count');
     await knownOffline(nd, p);
-    for (let i = 1; i <= 5; i++) expect(await nd.engine.push([p], 1, B(`m${i}`), true)).toEqual(['cached']);
+    for (let i = 1; i <= 5; i++) expect(await nd.players.push([p], 1, B(`m${i}`), true)).toEqual(['cached']);
     expect(nd.metrics.offlineDropped.total({ reason: 'overflow' })).toBe(2);
-    expect(await nd.engine.player(p)).toMatchObject({ offlineQueued: 3, pushSeq: 5 });
+    expect(await nd.players.player(p)).toMatchObject({ offlineQueued: 3, pushSeq: 5 });
     const c = await nd.login(p);
     const frames = c.conn.take(FrameType.PUSH);
     expect(bodies(frames)).toEqual(['m3', 'm4', 'm5']);
@@ -143,8 +143,8 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const p = fresh('bytes');
     await knownOffline(nd, p);
     for (const m of ['aaaa', 'bbbb', 'cccc'])
-      expect(await nd.engine.push([p], 1, B(m), true)).toEqual(['cached']);
-    expect(await nd.engine.push([p], 1, B('x'.repeat(11)), true)).toEqual(['dropped']);
+      expect(await nd.players.push([p], 1, B(m), true)).toEqual(['cached']);
+    expect(await nd.players.push([p], 1, B('x'.repeat(11)), true)).toEqual(['dropped']);
     expect(nd.metrics.offlineDropped.total({ reason: 'overflow' })).toBe(2);
     const c = await nd.login(p);
     expect(bodies(c.conn.take(FrameType.PUSH))).toEqual(['bbbb', 'cccc']);
@@ -154,10 +154,10 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const nd = await node({ players: { offline: { maxMessages: 100, maxBytes: 1_000, ttlMs: 200 } } });
     const p = fresh('ttl');
     await knownOffline(nd, p);
-    expect(await nd.engine.push([p], 1, B('old'), true)).toEqual(['cached']);
+    expect(await nd.players.push([p], 1, B('old'), true)).toEqual(['cached']);
     await sleep(300);
-    expect(await nd.engine.push([p], 1, B('new'), true)).toEqual(['cached']);
-    expect(await nd.engine.player(p)).toMatchObject({ offlineQueued: 1, pushSeq: 2 });
+    expect(await nd.players.push([p], 1, B('new'), true)).toEqual(['cached']);
+    expect(await nd.players.player(p)).toMatchObject({ offlineQueued: 1, pushSeq: 2 });
     expect(nd.metrics.offlineDropped.total({ reason: 'expired' })).toBe(1);
     const c = await nd.login(p);
     const frames = c.conn.take(FrameType.PUSH);
@@ -174,9 +174,9 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     expect(kick.map((f) => f.status)).toEqual([Status.REPLACED]);
     await until(() => a.conn.closed);
     await nd.disconnect(a);
-    expect(await nd.engine.push([p], 1, B('still'), true)).toEqual(['delivered']);
+    expect(await nd.players.push([p], 1, B('still'), true)).toEqual(['delivered']);
     expect(bodies(b.conn.take(FrameType.PUSH))).toEqual(['still']);
-    expect(await nd.engine.player(p)).toMatchObject({ online: true, sessionId: b.session.id });
+    expect(await nd.players.player(p)).toMatchObject({ online: true, sessionId: b.session.id });
   });
 
   it('binding a session to another player unbinds the first player', async () => {
@@ -184,20 +184,20 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const p1 = fresh('first');
     const p2 = fresh('second');
     const c = await nd.login(p1);
-    await nd.engine.bind(c.session, p2);
+    await nd.players.bind(c.session, p2);
     expect(c.session.playerId).toBe(p2);
-    expect(await nd.engine.player(p1)).toMatchObject({ online: false });
-    expect(await nd.engine.push([p1, p2], 1, B('x'), true)).toEqual(['cached', 'delivered']);
+    expect(await nd.players.player(p1)).toMatchObject({ online: false });
+    expect(await nd.players.push([p1, p2], 1, B('x'), true)).toEqual(['cached', 'delivered']);
   });
 
   it('unbind (logout) leaves the session connected and the player offline', async () => {
     const nd = await node();
     const p = fresh('logout');
     const c = await nd.login(p);
-    await nd.engine.unbind(c.session);
+    await nd.players.unbind(c.session);
     expect(c.session.playerId).toBeNull();
     expect(c.session.closing).toBe(false);
-    expect(await nd.engine.push([p], 1, B('x'), true)).toEqual(['cached']);
+    expect(await nd.players.push([p], 1, B('x'), true)).toEqual(['cached']);
   });
 
   it('broadcast writes one PUSH to every bound session, continuing each seq', async () => {
@@ -207,8 +207,8 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const c1 = await nd.login(p1);
     const c2 = await nd.login(p2);
     nd.connect(); // not bound: gets nothing
-    await nd.engine.push([p1], 1, B('direct'), true);
-    expect(await nd.engine.broadcast(9, B('all'))).toBe(2);
+    await nd.players.push([p1], 1, B('direct'), true);
+    expect(await nd.players.broadcast(9, B('all'))).toBe(2);
     expect(seqs(c1.conn.take(FrameType.PUSH))).toEqual([1, 2]);
     const f2 = c2.conn.take(FrameType.PUSH);
     expect(f2.map((f) => [f.cmd, f.seq, f.body.toString()])).toEqual([[9, 1, 'all']]);
@@ -221,14 +221,14 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const off = fresh('off');
     const c = await nd.login(on);
     await knownOffline(nd, off);
-    expect(await nd.engine.join(g, [on, off, 'ghost'])).toBe(2);
-    expect(await nd.engine.groupPush(g, 3, B('hi'))).toBe(1);
+    expect(await nd.players.join(g, [on, off, 'ghost'])).toBe(2);
+    expect(await nd.players.groupPush(g, 3, B('hi'))).toBe(1);
     expect(bodies(c.conn.take(FrameType.PUSH))).toEqual(['hi']);
-    expect(await nd.engine.player(off)).toMatchObject({ offlineQueued: 0 });
-    expect(await nd.engine.leave(g, [on])).toBe(1);
-    expect(await nd.engine.groupPush(g, 3, B('again'))).toBe(0);
+    expect(await nd.players.player(off)).toMatchObject({ offlineQueued: 0 });
+    expect(await nd.players.leave(g, [on])).toBe(1);
+    expect(await nd.players.groupPush(g, 3, B('again'))).toBe(0);
     expect(c.conn.take(FrameType.PUSH)).toEqual([]);
-    expect(await nd.engine.groupPush(fresh('empty'), 3, B('x'))).toBe(0);
+    expect(await nd.players.groupPush(fresh('empty'), 3, B('x'))).toBe(0);
   });
 
   it('kick sends KICKED with the reason and counts the online players', async () => {
@@ -237,18 +237,18 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const off = fresh('k');
     const c = await nd.login(on);
     await knownOffline(nd, off);
-    expect(await nd.engine.kick([on, off, 'ghost'], 'cheating')).toBe(1);
+    expect(await nd.players.kick([on, off, 'ghost'], 'cheating')).toBe(1);
     const [kick] = c.conn.take(FrameType.KICK);
     expect(kick.status).toBe(Status.KICKED);
     expect(JSON.parse(kick.body.toString())).toMatchObject({ error: 'KICKED', message: 'cheating' });
-    await until(async () => (await nd.engine.player(on))?.online === false);
+    await until(async () => (await nd.players.player(on))?.online === false);
   });
 
   it('player() tells online, node, session, queue and seq', async () => {
     const nd = await node();
     const p = fresh('info');
     const c = await nd.login(p);
-    const info = await nd.engine.player(p);
+    const info = await nd.players.player(p);
     expect(info).toMatchObject({
       playerId: p,
       online: true,
@@ -259,7 +259,7 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     });
     expect(Date.parse(info!.lastActiveAt)).toBeGreaterThan(Date.now() - 10_000);
     await nd.disconnect(c);
-    expect(await nd.engine.player(p)).toMatchObject({ online: false, node: null, sessionId: null });
+    expect(await nd.players.player(p)).toMatchObject({ online: false, node: null, sessionId: null });
   });
 
   it('announces online after a bind and offline after the close; nothing for a replaced session', async () => {
@@ -281,9 +281,9 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const nd = await node({ players: { retainMs: 200 } });
     const p = fresh('forget');
     await knownOffline(nd, p);
-    expect(await nd.engine.push([p], 1, B('x'), true)).toEqual(['cached']);
-    await until(async () => (await nd.engine.player(p)) === null, 3_000, 'forgotten');
-    expect(await nd.engine.push([p], 1, B('x'), true)).toEqual(['dropped']);
+    expect(await nd.players.push([p], 1, B('x'), true)).toEqual(['cached']);
+    await until(async () => (await nd.players.player(p)) === null, 3_000, 'forgotten');
+    expect(await nd.players.push([p], 1, B('x'), true)).toEqual(['dropped']);
   });
 
   it('concurrent pushes to an offline player take distinct seqs within the bounds', async () => {
@@ -291,10 +291,10 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const p = fresh('flood');
     await knownOffline(nd, p);
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => nd.engine.push([p], 1, B(`m${i}`), true)),
+      Array.from({ length: 50 }, (_, i) => nd.players.push([p], 1, B(`m${i}`), true)),
     );
     expect(results.flat().every((r) => r === 'cached')).toBe(true);
-    expect(await nd.engine.player(p)).toMatchObject({ offlineQueued: 20, pushSeq: 50 });
+    expect(await nd.players.player(p)).toMatchObject({ offlineQueued: 20, pushSeq: 50 });
     const c = await nd.login(p);
     expect(seqs(c.conn.take(FrameType.PUSH))).toEqual(Array.from({ length: 20 }, (_, i) => 31 + i));
   });
@@ -303,6 +303,6 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const nd = await node();
     await nd.login(fresh('c'));
     await nd.login(fresh('c'));
-    expect(nd.engine.counts().online).toBe(2);
+    expect(nd.players.counts().online).toBe(2);
   });
 });

@@ -140,7 +140,7 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
     // A directive is applied in the same tick its answer is handled, so once the gateway's
     // in-flight count drops to what is still held, the login took effect (or was refused).
     const settled = (): Promise<void> =>
-      waitFor(() => gw.gateway.forwarder.inFlight === outstanding, 3_000, 'answer handled');
+      waitFor(() => gw.gateway.inFlight === outstanding, 3_000, 'answer handled');
 
     for (const step of order) {
       switch (step) {
@@ -216,7 +216,7 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
     await b.nextOfType(FrameType.RESPONSE);
     expect((await a.nextOfType(FrameType.KICK)).status).toBe(Status.REPLACED);
     logout.release();
-    await waitFor(() => gw.gateway.forwarder.inFlight === 0);
+    await waitFor(() => gw.gateway.inFlight === 0);
     await a.waitClosed();
     await sleep(20);
     const info = await api(gw, 'GET', `/v1/players/${player}`);
@@ -233,7 +233,7 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
     a.close();
     await waitFor(() => gw.gateway.sessions.get(a.hello.sessionId) === undefined);
     held.release();
-    await waitFor(() => gw.gateway.forwarder.inFlight === 0);
+    await waitFor(() => gw.gateway.inFlight === 0);
     await sleep(20);
     // The player was never bound, so it is not known at all.
     expect((await api(gw, 'GET', `/v1/players/${player}`)).status).toBe(404);

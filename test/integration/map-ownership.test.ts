@@ -308,7 +308,7 @@ describe('map-ownership: groups map:<id>', () => {
     expect(await groupPush(63, 'hank on 63')).toBe(2);
     await settle();
     expect(pushes(conn)).toEqual(['hank on 63']);
-    const gina = await gw.gateway.engine.player('g-gina');
+    const gina = await gw.gateway.players.player('g-gina');
     expect(gina?.online).toBe(false);
     conn.close();
     watcher.close();

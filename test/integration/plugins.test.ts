@@ -457,7 +457,7 @@ describe('loading and setup', () => {
 
   it('keeps the plain request path when no plugin needs it', async () => {
     const none = await startGateway(backend.url, {}, 'silent');
-    expect(none.gateway.forwarder.plugins).toBeNull();
+    expect(none.gateway.stageNames).toEqual(['admission', 'directives', 'forward']);
     await none.gateway.stop();
     // Lifecycle hooks only: still the plain path, and the hooks still run.
     const lifecycle = await startGateway(
@@ -465,7 +465,7 @@ describe('loading and setup', () => {
       { plugins: [{ module: fixture('lifecycle-only') }] },
       'silent',
     );
-    expect(lifecycle.gateway.forwarder.plugins).toBeNull();
+    expect(lifecycle.gateway.stageNames).toEqual(['admission', 'directives', 'forward']);
     const c = await connectAs(lifecycle, 'plain');
     expect((await c.nextOfType(FrameType.PUSH)).body.toString()).toBe('bound plain');
     c.close();

@@ -8,12 +8,11 @@ import { buildConfig } from '../../src/config/load.js';
 import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
 import { GatewayMetrics } from '../../src/metrics/metrics.js';
-import { createEngine } from '../../src/players/create-engine.js';
-import type { Engine } from '../../src/players/engine.js';
+import { createPlayers } from '../../src/players/create-players.js';
+import type { Players } from '../../src/players/players.js';
 import type { Frame } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
-import type { Session } from '../../src/session/session.js';
-import type { SessionHost, SessionLimits } from '../../src/session/session-host.js';
+import type { Session, SessionHost, SessionLimits } from '../../src/session/session.js';
 import { SessionManager } from '../../src/session/session-manager.js';
 import type { Connection, ConnectionEvents } from '../../src/transport/connection.js';
 
@@ -79,7 +78,9 @@ export class EngineNode {
   readonly config: GatewayConfig;
   readonly metrics: GatewayMetrics;
   readonly sessions: SessionManager;
-  readonly engine: Engine;
+  /** The players of this node: the hub and the engine under test, behind the facade the gateway uses. */
+  readonly players: Players;
+  private readonly host: SessionHost;
   readonly lifecycle: Array<[string, string, string]> = [];
   private readonly closing = new Set<Promise<void>>();
 
@@ -88,34 +89,23 @@ export class EngineNode {
     const limits: SessionLimits = {
       maxFrameBytes: this.config.limits.maxFrameBytes,
       maxWriteBufferBytes: this.config.limits.maxWriteBufferBytes,
-      requestsPerSecond: 0,
-      requestBurst: 1,
     };
-    this.metrics = new GatewayMetrics(
-      {
-        sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
-        inFlight: () => 0,
-        players: () => this.engine.counts(),
-        offlineMessages: () => this.engine.counts().offlineMessages,
-        pools: () => [],
-      },
-      { defaultMetrics: false },
-    );
-    const host: SessionHost = {
+    this.metrics = new GatewayMetrics({ defaultMetrics: false });
+    this.host = {
       limits,
       metrics: this.metrics,
       onRequest: () => {},
       onClosed: (session) => {
         this.sessions.remove(session);
         if (session.playerId !== null) {
-          const p = this.engine.unbind(session);
+          const p = this.players.unbind(session);
           this.closing.add(p);
           p.finally(() => this.closing.delete(p));
         }
       },
     };
-    this.sessions = new SessionManager(this.config, host, this.metrics);
-    this.engine = createEngine(
+    this.sessions = new SessionManager(this.config, this.metrics);
+    this.players = createPlayers(
       this.config,
       this.sessions,
       this.metrics,
@@ -127,7 +117,7 @@ export class EngineNode {
   /** A new session (HELLO already written and taken). */
   connect(): Client {
     const conn = new MemoryConnection();
-    this.sessions.accept(conn, (events) => {
+    this.sessions.acceptor(this.host)(conn, (events) => {
       conn.events = events;
     });
     const session = [...this.sessions.values()].at(-1)!;
@@ -138,7 +128,7 @@ export class EngineNode {
   /** Connects and binds to `player`. */
   async login(player: string): Promise<Client> {
     const c = this.connect();
-    await this.engine.bind(c.session, player);
+    await this.players.bind(c.session, player);
     return c;
   }
 
@@ -153,7 +143,7 @@ export class EngineNode {
     for (const s of [...this.sessions.values()]) s.connection.destroy();
     await new Promise((r) => setImmediate(r));
     await Promise.all([...this.closing]);
-    await this.engine.stop();
+    await this.players.stop();
   }
 }
 
@@ -182,7 +172,7 @@ export function nodeConfig(
 
 export async function startNode(input: GatewayConfigInput): Promise<EngineNode> {
   const node = new EngineNode(input);
-  await node.engine.start();
+  await node.players.start();
   return node;
 }
 

@@ -13,23 +13,13 @@ export const MessageKind = {
   GROUP: 0x47, // 'G'
   /** cmd, from, reqId | body: a broadcast to every bound session of every node. */
   BROADCAST: 0x42, // 'B'
-  /** n, then n × (reqId, result): answers to PUSH, KICK, GROUP and BROADCAST. */
+  /**
+   * n, then n × (reqId, result): answers. For a PUSH the holding node's Delivery
+   * (local-hub.ts); for KICK 1 (kicked) or 0; for GROUP and BROADCAST the sessions written to.
+   */
   ACK: 0x41, // 'A'
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
-
-/**
- * The result an ACK carries for a PUSH. For KICK it is 1 (kicked) or 0; for GROUP and
- * BROADCAST the number of sessions written to.
- */
-export const PushAck = {
-  /** Written to the session's connection. */
-  WRITTEN: 1,
-  /** This node holds no binding of that epoch (it ended or moved): the sender retries or stores. */
-  NOT_HERE: 0,
-  /** The binding is here but the write failed (slow consumer, closing): the message is dropped. */
-  WRITE_FAILED: -1,
-} as const;
 
 export interface DecodedMessage {
   kind: number;

@@ -1,0 +1,180 @@
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import { Status } from '../protocol/status.js';
+import type { Session } from '../session/session.js';
+import type { Engine, EngineCounts, PlayerInfo, PushResult } from './engine.js';
+import { Delivery, type LocalHub } from './local-hub.js';
+import type { PlayerService } from './player-service.js';
+
+/** A player's binding began (online) or ended (offline); for lifecycle events and plugins. */
+export type LifecycleListener = (event: 'online' | 'offline', playerId: string, session: Session) => void;
+
+/**
+ * Players as the rest of the gateway sees them: binds and unbinds sessions (the backend's
+ * directives), pushes, groups, kicks and lookups (the API and plugins). Each operation runs
+ * the node-local part on the LocalHub and hands the engine only what this node cannot do
+ * alone, so the order of a bind — claim, confirm, replay, release held work, announce —
+ * and the push metrics are the same for every engine.
+ */
+export class Players implements PlayerService {
+  constructor(
+    private readonly hub: LocalHub,
+    private readonly engine: Engine,
+    private readonly metrics: GatewayMetrics,
+    private readonly lifecycle: LifecycleListener,
+  ) {}
+
+  get name(): Engine['name'] {
+    return this.engine.name;
+  }
+
+  /** The engine reaches its shared state (always, for local). */
+  get ready(): boolean {
+    return this.engine.ready;
+  }
+
+  start(): Promise<void> {
+    return this.engine.start();
+  }
+
+  stop(): Promise<void> {
+    return this.engine.stop();
+  }
+
+  counts(): EngineCounts {
+    return this.engine.counts();
+  }
+
+  /**
+   * Makes `session` the holder of `playerId` under a new epoch. An older session of the
+   * player, on any node, gets KICK REPLACED; a session bound to another player is unbound
+   * from it first. The player's queued offline messages are written before anything newer
+   * (a push, or the answer to the client's next request).
+   */
+  async bind(session: Session, playerId: string): Promise<void> {
+    if (session.closing) return;
+    if (session.playerId !== null) {
+      if (session.playerId === playerId && this.hub.of(session) !== undefined) return;
+      await this.unbind(session);
+      if (session.closing) return;
+    }
+    const b = this.hub.claim(session, playerId, Date.now());
+    const messages = await this.engine.bind(b);
+    this.hub.countLost(this.hub.replay(b, messages));
+    const current = this.hub.holds(b);
+    this.hub.release(b);
+    if (current) {
+      b.announced = true;
+      this.lifecycle('online', playerId, session);
+    }
+  }
+
+  /**
+   * Ends the binding `session` holds, if it is still its player's current one; a stale
+   * session (replaced by a newer login) changes nothing. The player stays known, offline,
+   * for players.retainMs.
+   */
+  async unbind(session: Session): Promise<void> {
+    const b = this.hub.of(session);
+    if (b === undefined) {
+      this.hub.detachStale(session);
+      return;
+    }
+    this.hub.detach(b);
+    if (b.announced) this.lifecycle('offline', b.playerId, session);
+    await this.engine.unbind(b);
+  }
+
+  /**
+   * Notes a request of `session`'s player (lastActiveAt). Returns a promise while its
+   * binding is being confirmed: the request waits for it, so the offline replay comes first.
+   */
+  touch(session: Session, now: number): Promise<void> | null {
+    return this.hub.touch(session, now);
+  }
+
+  async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
+    const results: PushResult[] = new Array(players.length);
+    let away: number[] | null = null;
+    let held: Array<Promise<void>> | null = null;
+    for (let i = 0; i < players.length; i++) {
+      const b = this.hub.get(players[i]);
+      const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, body);
+      if (typeof r !== 'number') {
+        (held ??= []).push(
+          r.then((d) => {
+            if (d === Delivery.NOT_HERE) (away ??= []).push(i);
+            else results[i] = d === Delivery.WRITTEN ? 'delivered' : 'dropped';
+          }),
+        );
+      } else if (r === Delivery.NOT_HERE) (away ??= []).push(i);
+      else results[i] = r === Delivery.WRITTEN ? 'delivered' : 'dropped';
+    }
+    if (held !== null) await Promise.all(held);
+    if (away !== null) {
+      const indices: number[] = away;
+      const rest = await this.engine.pushAway(
+        indices.map((i) => players[i]),
+        cmd,
+        body,
+        offline,
+      );
+      for (let k = 0; k < indices.length; k++) results[indices[k]] = rest[k];
+    }
+    this.countPushes('direct', results);
+    return results;
+  }
+
+  async broadcast(cmd: number, body: Buffer): Promise<number> {
+    const local = this.hub.deliverAll(cmd, body);
+    const remote = await this.engine.broadcastAway(cmd, body);
+    const delivered = (await local) + remote;
+    this.metrics.push.child('broadcast', 'delivered').inc(delivered);
+    return delivered;
+  }
+
+  async groupPush(group: string, cmd: number, body: Buffer): Promise<number> {
+    const delivered = await this.engine.groupPush(group, cmd, body);
+    this.metrics.push.child('group', 'delivered').inc(delivered);
+    return delivered;
+  }
+
+  join(group: string, players: readonly string[]): Promise<number> {
+    return this.engine.join(group, players);
+  }
+
+  leave(group: string, players: readonly string[]): Promise<number> {
+    return this.engine.leave(group, players);
+  }
+
+  /** Kicks the sessions of these players with KICKED, wherever they are; returns how many were online. */
+  async kick(players: readonly string[], reason: string): Promise<number> {
+    const kicked = await Promise.all(
+      players.map((playerId) => {
+        const b = this.hub.get(playerId);
+        return b === undefined
+          ? this.engine.kickAway(playerId, reason)
+          : this.hub.kick(b, Status.KICKED, reason);
+      }),
+    );
+    return kicked.reduce((sum, k) => sum + k, 0);
+  }
+
+  async player(playerId: string): Promise<PlayerInfo | null> {
+    // A bind in flight is answered once confirmed, so the answer holds cluster-wide.
+    await this.hub.get(playerId)?.settled();
+    return this.engine.player(playerId, this.hub.get(playerId));
+  }
+
+  private countPushes(kind: 'direct', results: readonly PushResult[]): void {
+    let delivered = 0;
+    let cached = 0;
+    for (const r of results) {
+      if (r === 'delivered') delivered++;
+      else if (r === 'cached') cached++;
+    }
+    const dropped = results.length - delivered - cached;
+    if (delivered > 0) this.metrics.push.child(kind, 'delivered').inc(delivered);
+    if (cached > 0) this.metrics.push.child(kind, 'cached').inc(cached);
+    if (dropped > 0) this.metrics.push.child(kind, 'dropped').inc(dropped);
+  }
+}

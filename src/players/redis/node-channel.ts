@@ -1,0 +1,159 @@
+import type { CounterChild } from '../../metrics/families.js';
+import type { GatewayMetrics } from '../../metrics/metrics.js';
+import type { StatusCode } from '../../protocol/status.js';
+import { countWritten, Delivery, type LocalHub } from '../local-hub.js';
+import { AckWaiters } from './ack-waiters.js';
+import { decodeMessage, encodeMessage, MessageKind } from './cluster-message.js';
+import type { RedisConnection } from './redis-connection.js';
+
+export type MessageCounters = Record<'push' | 'kick' | 'group' | 'broadcast' | 'ack', CounterChild>;
+
+/**
+ * Messages between nodes (cluster-message.ts): this node's channel and the broadcast
+ * channel in, acknowledgements out (batched per node and event-loop turn), and waits for
+ * the acknowledgements of what this node sent. Deliveries go through the LocalHub, so a
+ * message for a binding still being confirmed is written after its offline replay.
+ */
+export class NodeChannel {
+  readonly acks: AckWaiters;
+  readonly sent: MessageCounters;
+  private readonly received: MessageCounters;
+  private readonly acksOut = new Map<string, string[]>();
+  private acksScheduled = false;
+
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly hub: LocalHub,
+    private readonly metrics: GatewayMetrics,
+    commandTimeoutMs: number,
+  ) {
+    this.acks = new AckWaiters(commandTimeoutMs);
+    const kinds = ['push', 'kick', 'group', 'broadcast', 'ack'] as const;
+    const counters = (direction: string): MessageCounters =>
+      Object.fromEntries(
+        kinds.map((k) => [k, metrics.clusterMessages.child(direction, k)]),
+      ) as unknown as MessageCounters;
+    this.received = counters('in');
+    this.sent = counters('out');
+    conn.sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onMessage(message));
+  }
+
+  /** Subscribes to this node's channel and the broadcast channel (before anything is bound here). */
+  subscribe(): Promise<unknown> {
+    return this.conn.sub.subscribe(this.conn.keys.channel(this.conn.nodeId), this.conn.keys.broadcast);
+  }
+
+  /**
+   * Sends a message to many nodes and sums their acknowledged deliveries. `publish` sends
+   * it, tagged with the wait id, and returns how many nodes will answer. A Redis error or a
+   * lost connection counts under `op` and delivers nothing remotely; nodes that do not
+   * answer in time count as ack timeouts of `kind`.
+   */
+  async fanOut(op: string, kind: string, publish: (waitId: string) => Promise<number>): Promise<number> {
+    if (!this.conn.connected) {
+      this.metrics.clusterRedisErrors.child(op).inc();
+      return 0;
+    }
+    const wait = this.acks.open(Number.POSITIVE_INFINITY);
+    try {
+      this.acks.expect(wait.id, await publish(wait.id));
+    } catch (err) {
+      this.conn.failed(op, err);
+      this.acks.cancel(wait.id);
+    }
+    const ack = await wait.outcome;
+    if (!ack.complete) this.metrics.clusterAckTimeouts.child(kind).inc();
+    return ack.sum;
+  }
+
+  private onMessage(buf: Buffer): void {
+    const m = decodeMessage(buf);
+    if (m === null) {
+      this.conn.log.warn({ bytes: buf.length }, 'cluster engine: malformed message ignored');
+      return;
+    }
+    const f = m.fields;
+    switch (m.kind) {
+      case MessageKind.PUSH: {
+        // cmd, from, n, n × (player, epoch, reqId)
+        this.received.push.inc();
+        const cmd = Number(f[0]);
+        for (let i = 3; i < f.length; i += 3) {
+          const b = this.hub.get(f[i]);
+          const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, m.body, Number(f[i + 1]));
+          this.answer(f[1], f[i + 2], r);
+        }
+        return;
+      }
+      case MessageKind.KICK: {
+        // epoch, player, status, from, reqId, reason
+        this.received.kick.inc();
+        const b = this.hub.get(f[1]);
+        const kicked =
+          b === undefined ? 0 : this.hub.kick(b, Number(f[2]) as StatusCode, f[5] || undefined, Number(f[0]));
+        this.answer(f[3], f[4], kicked);
+        return;
+      }
+      case MessageKind.GROUP: {
+        // cmd, from, reqId, n, n × (player, epoch)
+        this.received.group.inc();
+        const cmd = Number(f[0]);
+        const writes: Array<Delivery | Promise<Delivery>> = [];
+        for (let i = 4; i < f.length; i += 2) {
+          const b = this.hub.get(f[i]);
+          if (b !== undefined) writes.push(this.hub.deliver(b, cmd, m.body, Number(f[i + 1])));
+        }
+        this.answer(f[1], f[2], countWritten(writes));
+        return;
+      }
+      case MessageKind.BROADCAST: {
+        // cmd, from, reqId
+        if (f[1] === this.conn.nodeId) return;
+        this.received.broadcast.inc();
+        this.answer(f[1], f[2], this.hub.deliverAll(Number(f[0]), m.body));
+        return;
+      }
+      case MessageKind.ACK: {
+        // n, n × (reqId, result)
+        this.received.ack.inc();
+        for (let i = 1; i < f.length; i += 2) this.acks.ack(f[i], Number(f[i + 1]));
+        return;
+      }
+    }
+  }
+
+  /** Sends an ack (batched per node and event-loop turn); to itself, directly. */
+  private answer(to: string, reqId: string, result: number | Promise<number>): void {
+    if (reqId === '') return;
+    if (typeof result !== 'number') {
+      result.then((r) => this.answer(to, reqId, r));
+      return;
+    }
+    if (to === this.conn.nodeId) {
+      this.acks.ack(reqId, result);
+      return;
+    }
+    let list = this.acksOut.get(to);
+    if (list === undefined) {
+      list = [];
+      this.acksOut.set(to, list);
+    }
+    list.push(reqId, String(result));
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    for (const [node, list] of this.acksOut) {
+      const msg = encodeMessage(MessageKind.ACK, [String(list.length / 2), ...list]);
+      this.sent.ack.inc();
+      // A lost ack makes the sender wait out its timeout, then queue: at least once.
+      if (this.conn.connected)
+        this.conn.cmd.publish(this.conn.keys.channel(node), msg).catch((err) => this.conn.failed('ack', err));
+    }
+    this.acksOut.clear();
+  }
+}

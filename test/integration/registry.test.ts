@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/logger.js';
 import { createEtcdClient } from '../../src/registry/etcd-client.js';
 import { gatewayRecord } from '../../src/registry/gateway-record.js';
@@ -16,6 +17,7 @@ import {
   recordKey,
 } from '../../src/registry/records.js';
 import { SelfRegistration } from '../../src/registry/self-registration.js';
+import { instanceUrl, ServiceRegistry } from '../../src/registry/service-registry.js';
 import { ServiceWatch } from '../../src/registry/service-watch.js';
 import { VERSION } from '../../src/version.js';
 import { EtcdServer } from '../support/etcd-server.js';
@@ -329,5 +331,62 @@ describe('ServiceWatch', () => {
     await waitFor('the instance registered after the restart', () => w.instances.length === 1);
     expect(w.instances).toEqual([{ id: 'c', baseUrl: 'http://127.0.0.1:8033' }]);
     w.stop();
+  });
+});
+
+describe('ServiceRegistry (built from the config, as the gateway wires it)', () => {
+  it('is null without registry.etcd', () => {
+    expect(ServiceRegistry.fromConfig({ config: buildConfig({}), log })).toBeNull();
+  });
+
+  it('discovers each discover target, registers the gateway, deregisters, feeding the two gauges', async () => {
+    await registerInstance('kratos', 'facade-map', 'm1', 8041);
+    await registerInstance('kratos', 'facade-map', 'm2', 8042);
+    const config = buildConfig({
+      node: { id: 'gw-facade' },
+      registry: { etcd: { endpoints: [etcd.url] }, ttlSeconds: 4 },
+      targets: {
+        map: { discover: 'facade-map', path: '/game/{cmd}', balance: 'player-hash' },
+        login: { url: 'http://127.0.0.1:1/login' },
+      },
+    });
+    const gauges: string[] = [];
+    const seen: Array<[string, number]> = [];
+    const registry = ServiceRegistry.fromConfig({
+      config,
+      log,
+      metrics: {
+        setRegistryUp: (up) => gauges.push(`up=${up}`),
+        setTargetInstances: (target, n) => gauges.push(`${target}=${n}`),
+      },
+      onInstances: (target, list) => seen.push([target, list.length]),
+    })!;
+    expect([...registry.watches.keys()]).toEqual(['map']);
+    expect(registry.ready).toBe(false);
+    registry.startDiscovery();
+    await registry.allRead;
+    expect(registry.ready).toBe(true);
+    expect(registry.instances('map').map((i) => instanceUrl(i, config.targets.map!.path))).toEqual([
+      'http://127.0.0.1:8041/game/{cmd}',
+      'http://127.0.0.1:8042/game/{cmd}',
+    ]);
+    expect(seen).toEqual([['map', 2]]);
+
+    expect(
+      await registry.register({ api: '127.0.0.1:7302', tcp: '127.0.0.1:7300', ws: null, metrics: null }),
+    ).toBe(true);
+    expect(registry.registered).toBe(true);
+    const key = '/microservices/game-gateway/gw-facade';
+    expect(JSON.parse((await client.get(key).string())!).endpoints).toEqual([
+      'http://127.0.0.1:7302',
+      'tcp://127.0.0.1:7300',
+    ]);
+    expect((await leaseOf(key))!.grantedTtl).toBe(4);
+
+    await registry.deregister();
+    expect(await client.get(key).string()).toBeNull();
+    await registry.close();
+    expect(gauges).toEqual(['map=2', 'up=true', 'up=false']);
+    await client.delete().prefix(recordKey('kratos', '/microservices', 'facade-map', ''));
   });
 });

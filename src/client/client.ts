@@ -164,13 +164,13 @@ export class GatewayClient extends Emitter<ClientEvents> {
       // Frames that follow HELLO before the caller of connect() can listen: replayed, in
       // order, on a later turn (frames arriving meanwhile queue behind them).
       let early: WireFrame[] | null = [];
-      const fail = (message: string) => {
+      const fail = (message: string, cause?: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         this.generation++;
         abort.abort();
-        reject(new GatewayError(ClientStatus.CONNECT_FAILED, message));
+        reject(new GatewayError(ClientStatus.CONNECT_FAILED, message, { cause }));
       };
       const ready = () => {
         if (settled || socket === null || hello === null) return;
@@ -217,7 +217,12 @@ export class GatewayClient extends Emitter<ClientEvents> {
             if (settled) {
               flushEarly();
               if (generation === this.generation) this.onLost(error);
-            } else fail(`the connection closed before HELLO${error === null ? '' : `: ${error.message}`}`);
+            } else {
+              fail(
+                `the connection closed before HELLO${error === null ? '' : `: ${error.message}`}`,
+                error ?? undefined,
+              );
+            }
           },
         },
         {
@@ -230,7 +235,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
           socket = s;
           ready();
         },
-        (err: Error) => fail(`cannot connect to ${this.url.href}: ${err.message}`),
+        (err: Error) => fail(`cannot connect to ${this.url.href}: ${err.message}`, err),
       );
     });
   }

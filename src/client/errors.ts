@@ -50,9 +50,14 @@ export class GatewayError extends Error {
   /** For application statuses: the backend's response body. */
   readonly body: Uint8Array | undefined;
 
-  constructor(status: number, message?: string, extra: { httpStatus?: number; body?: Uint8Array } = {}) {
+  constructor(
+    status: number,
+    message?: string,
+    extra: { httpStatus?: number; body?: Uint8Array; cause?: unknown } = {},
+  ) {
     const name = statusName(status);
-    super(message ?? name);
+    // `cause`: for CONNECT_FAILED, the socket's error (its `code`, e.g. ECONNREFUSED, tells why).
+    super(message ?? name, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.name = name;
     this.status = status;
     this.httpStatus = extra.httpStatus;

@@ -122,8 +122,13 @@ async function openWebSocket(
       open = true;
       resolve();
     };
-    ws.onerror = () => {
-      failure ??= new Error(`WebSocket connection to ${url.href} failed`);
+    ws.onerror = (ev) => {
+      // The `ws` package passes the socket's error (with its code, e.g. ECONNREFUSED); browsers pass none.
+      const cause = (ev as { error?: unknown } | null)?.error;
+      failure ??=
+        cause instanceof Error
+          ? new Error(`WebSocket connection to ${url.href} failed: ${cause.message}`, { cause })
+          : new Error(`WebSocket connection to ${url.href} failed`);
     };
     ws.onclose = (ev) => {
       if (!open)

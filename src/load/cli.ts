@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseOptions, USAGE } from './options.js';
-import { formatProgress, formatSummary } from './report.js';
-import { runLoad } from './run.js';
+import { formatProgress, formatSummary, verdict } from './report.js';
+import { GATEWAY_DEFAULT_REQUESTS_PER_SECOND, runLoad } from './run.js';
 
 async function main(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseOptions>;
@@ -16,12 +16,24 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const { options, json, quiet } = parsed;
+  const perSession = options.rate > 0 ? options.rate / options.sessions : options.ratePerSession;
+  if (perSession === 0) {
+    process.stderr.write(
+      `note: flat out (--rate 0): against a gateway with the default limits.requestsPerSecond (${GATEWAY_DEFAULT_REQUESTS_PER_SECOND} per session) most requests get RATE_LIMITED; set limits.requestsPerSecond: 0 on a test gateway\n`,
+    );
+  } else if (perSession > GATEWAY_DEFAULT_REQUESTS_PER_SECOND) {
+    process.stderr.write(
+      `note: ${perSession} requests/s per session is over the gateway's default limits.requestsPerSecond (${GATEWAY_DEFAULT_REQUESTS_PER_SECOND}); expect RATE_LIMITED unless the gateway allows more\n`,
+    );
+  }
   const summary = await runLoad(
     options,
     quiet ? undefined : (p) => process.stderr.write(`${formatProgress(p)}\n`),
   );
   process.stdout.write(json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
-  return summary.sessions.connected - summary.sessions.loginFailed > 0 ? 0 : 1;
+  const { ok, why } = verdict(summary);
+  if (!ok) process.stderr.write(`game-gateway-load: failed: ${why}\n`);
+  return ok ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,21 +1,25 @@
 import { parseArgs } from 'node:util';
-import { LOAD_DEFAULTS, type LoadOptions, parseMix } from './run.js';
+import { GATEWAY_DEFAULT_REQUESTS_PER_SECOND, LOAD_DEFAULTS, type LoadOptions, parseMix } from './run.js';
 
 export const USAGE = `game-gateway-load: open N sessions with the client SDK, log them in, send a request
 mix for a while, print a progress line each second and a summary.
 
 usage: game-gateway-load --url URL [options]
 
-  -u, --url URL             tcp://host:port or ws://host:port/path (required)
+  -u, --url URL             tcp://host:port or ws://host:port/path (required; a bare
+                            host:port means tcp://host:port)
   -n, --sessions N          sessions to open (default ${LOAD_DEFAULTS.sessions})
   -d, --duration S          seconds of load once every session is up (default ${LOAD_DEFAULTS.durationMs / 1000})
-  -r, --rate R              requests per second over all sessions; 0 = as fast as
-                            --concurrency allows (default 0)
+  -s, --session-rate R      requests per second per session (default ${LOAD_DEFAULTS.ratePerSession}: half the
+                            gateway's default limits.requestsPerSecond, ${GATEWAY_DEFAULT_REQUESTS_PER_SECOND})
+  -r, --rate R              requests per second over all sessions instead; 0 = flat out,
+                            as fast as --concurrency allows (needs limits.requestsPerSecond: 0
+                            on the gateway, or most requests get RATE_LIMITED)
   -c, --concurrency C       requests in flight per session (default ${LOAD_DEFAULTS.concurrency})
-      --login-cmd CMD       cmd that logs a session in, body = player id (default ${LOAD_DEFAULTS.loginCmd});
-                            0 = no login
+      --login-cmd CMD       cmd that logs a session in, body = player id (default ${LOAD_DEFAULTS.loginCmd},
+                            LOGIN of examples/backend.ts); 0 = no login
       --player-prefix P     session i logs in as P<i> (default "${LOAD_DEFAULTS.playerPrefix}")
-  -m, --mix LIST            cmd:weight,… e.g. 10:80,11:20 (default 10)
+  -m, --mix LIST            cmd:weight,… e.g. 2004:80,2002:20 (default ${LOAD_DEFAULTS.mix.map((m) => m.cmd).join(',')}, ECHO)
       --body TEXT           request body (default empty)
       --body-bytes N        a request body of N bytes instead
       --connect-parallel K  connects at once (default ${LOAD_DEFAULTS.connectParallel})
@@ -25,8 +29,10 @@ usage: game-gateway-load --url URL [options]
   -q, --quiet               no progress lines
   -h, --help
 
-Progress goes to stderr, the summary to stdout. Exit status: 0 when the run completed,
-1 when no session could be opened, 2 on bad arguments.
+Progress goes to stderr, the summary to stdout; every failure is counted by its reason
+(a status name such as NOT_AUTHENTICATED, or an error code such as ECONNREFUSED).
+Exit status: 0 when the run completed and most requests succeeded; 1 when no session
+could be opened and logged in, or most requests failed; 2 on bad arguments.
 `;
 
 export function parseOptions(
@@ -39,6 +45,7 @@ export function parseOptions(
       sessions: { type: 'string', short: 'n' },
       duration: { type: 'string', short: 'd' },
       rate: { type: 'string', short: 'r' },
+      'session-rate': { type: 'string', short: 's' },
       concurrency: { type: 'string', short: 'c' },
       'login-cmd': { type: 'string' },
       'player-prefix': { type: 'string' },
@@ -55,9 +62,16 @@ export function parseOptions(
   });
   if (values.help) return 'help';
   if (values.url === undefined) throw new Error('--url is required');
-  const url = new URL(values.url);
-  if (!['tcp:', 'ws:', 'wss:'].includes(url.protocol))
-    throw new Error(`--url must be tcp://, ws:// or wss://`);
+  const url = parseUrl(values.url);
+  const rate = values.rate === undefined ? 0 : num(values.rate, '--rate', 0);
+  // --rate given (0 = flat out) replaces the per-session pace.
+  const ratePerSession =
+    values.rate !== undefined
+      ? 0
+      : num(values['session-rate'], '--session-rate', LOAD_DEFAULTS.ratePerSession);
+  if (values.rate !== undefined && values['session-rate'] !== undefined) {
+    throw new Error('--rate and --session-rate: give one of them');
+  }
   const loginCmd = int(values['login-cmd'], '--login-cmd', LOAD_DEFAULTS.loginCmd ?? 0, 0);
   let body = LOAD_DEFAULTS.body;
   if (values['body-bytes'] !== undefined)
@@ -65,10 +79,11 @@ export function parseOptions(
   else if (values.body !== undefined) body = new TextEncoder().encode(values.body);
   return {
     options: {
-      url: values.url,
+      url,
       sessions: int(values.sessions, '--sessions', LOAD_DEFAULTS.sessions, 1),
       durationMs: num(values.duration, '--duration', LOAD_DEFAULTS.durationMs / 1000) * 1000,
-      rate: num(values.rate, '--rate', LOAD_DEFAULTS.rate),
+      rate,
+      ratePerSession,
       concurrency: int(values.concurrency, '--concurrency', LOAD_DEFAULTS.concurrency, 1),
       loginCmd: loginCmd === 0 ? null : loginCmd,
       playerPrefix: values['player-prefix'] ?? LOAD_DEFAULTS.playerPrefix,
@@ -86,6 +101,22 @@ export function parseOptions(
     json: values.json === true,
     quiet: values.quiet === true,
   };
+}
+
+/** `tcp://`, `ws://` or `wss://`; a bare `host:port` is taken as `tcp://host:port`. */
+export function parseUrl(text: string): string {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `tcp://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    throw new Error(`--url: "${text}" is not a URL; expected tcp://host:port or ws://host:port/path`);
+  }
+  if (!['tcp:', 'ws:', 'wss:'].includes(url.protocol)) {
+    throw new Error(`--url must be tcp://, ws:// or wss://, got "${text}"`);
+  }
+  if (url.port === '' && url.protocol === 'tcp:') throw new Error(`--url: "${text}" has no port`);
+  return withScheme;
 }
 
 function num(text: string | undefined, flag: string, fallback: number): number {

@@ -1,5 +1,6 @@
-import { connect, type GatewayClient, GatewayError, type Response, statusName } from '../client/index.js';
+import { connect, type GatewayClient, type Response, statusName } from '../client/index.js';
 import { LatencyHistogram } from './histogram.js';
+import { count, failureReason } from './reasons.js';
 
 export interface MixEntry {
   cmd: number;
@@ -12,8 +13,13 @@ export interface LoadOptions {
   sessions: number;
   /** Load phase length, after every session is connected (and logged in). */
   durationMs: number;
-  /** Requests per second over all sessions; 0 = as fast as `concurrency` allows. */
+  /** Requests per second over all sessions; 0 = `ratePerSession` decides. */
   rate: number;
+  /**
+   * Requests per second per connected session, when `rate` is 0. Both 0 = flat out: as fast
+   * as `concurrency` allows (expect RATE_LIMITED unless the gateway's limit is off).
+   */
+  ratePerSession: number;
   /** Requests in flight per session. */
   concurrency: number;
   /** The cmd that logs a session in with body = player id; null = no login. */
@@ -30,14 +36,23 @@ export interface LoadOptions {
   drainMs: number;
 }
 
+/**
+ * The gateway's default `limits.requestsPerSecond` per session (bursts up to twice that).
+ * The default pace stays at half of it, so a run against a gateway with default limits
+ * measures the gateway, not its rate limiter.
+ */
+export const GATEWAY_DEFAULT_REQUESTS_PER_SECOND = 100;
+
+/** Defaults that fit examples/gateway.yaml with examples/backend.ts: LOGIN 1001, ECHO 2004. */
 export const LOAD_DEFAULTS: Omit<LoadOptions, 'url'> = {
   sessions: 10,
   durationMs: 10_000,
   rate: 0,
+  ratePerSession: GATEWAY_DEFAULT_REQUESTS_PER_SECOND / 2,
   concurrency: 1,
-  loginCmd: 1,
+  loginCmd: 1001,
   playerPrefix: 'load-',
-  mix: [{ cmd: 10, weight: 1 }],
+  mix: [{ cmd: 2004, weight: 1 }],
   body: new Uint8Array(0),
   connectParallel: 50,
   requestTimeoutMs: 10_000,
@@ -55,11 +70,29 @@ export interface Progress {
   p99Ms: number;
   inFlight: number;
   errors: number;
+  /** This interval's failures by reason (status name or error code). */
+  errorsByReason: Record<string, number>;
+  /** Sessions that failed to connect or log in so far, by reason. */
+  connectFailures: Record<string, number>;
 }
 
 export interface Summary {
   url: string;
-  sessions: { target: number; connected: number; connectFailed: number; loginFailed: number; lost: number };
+  sessions: {
+    target: number;
+    connected: number;
+    connectFailed: number;
+    loginFailed: number;
+    lost: number;
+    /** Why connects failed: socket error codes (ECONNREFUSED…), NO_HELLO, … */
+    connectErrors: Record<string, number>;
+    /** Why logins failed: the RESPONSE status name (NOT_AUTHENTICATED, AUTH_FAILED…) or the client error. */
+    loginErrors: Record<string, number>;
+    /** Why sessions ended during the load: the KICK's name, or CONNECTION_CLOSED. */
+    lostReasons: Record<string, number>;
+  };
+  /** The total pace used: requests per second over all sessions, 0 = flat out. */
+  rate: number;
   connectMs: number;
   durationMs: number;
   requests: {
@@ -108,7 +141,17 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
     skipped: 0,
     errorsInInterval: 0,
   };
-  const sessions = { target: o.sessions, connected: 0, connectFailed: 0, loginFailed: 0, lost: 0 };
+  let intervalErrors: Record<string, number> = {};
+  const sessions: Summary['sessions'] = {
+    target: o.sessions,
+    connected: 0,
+    connectFailed: 0,
+    loginFailed: 0,
+    lost: 0,
+    connectErrors: {},
+    loginErrors: {},
+    lostReasons: {},
+  };
   const slots: Slot[] = [];
   const pick = picker(o.mix);
   let phase: Progress['phase'] = 'connect';
@@ -119,7 +162,8 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
   const fail = (name: string, cmd: number) => {
     counts.failed++;
     counts.errorsInInterval++;
-    errors[name] = (errors[name] ?? 0) + 1;
+    count(errors, name);
+    count(intervalErrors, name);
     byCmd[cmd].failed++;
   };
 
@@ -148,7 +192,7 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
       interval.record(ms);
       if (response.ok) counts.ok++;
       else fail(statusName(response.status), cmd);
-    } else fail(error instanceof GatewayError ? error.name : 'ERROR', cmd);
+    } else fail(failureReason(error), cmd);
   };
 
   const progressTimer = setInterval(() => {
@@ -162,9 +206,12 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
       p99Ms: interval.quantile(0.99),
       inFlight: slots.reduce((n, s) => n + s.inFlight, 0),
       errors: counts.errorsInInterval,
+      errorsByReason: intervalErrors,
+      connectFailures: { ...sessions.connectErrors, ...prefixed('login ', sessions.loginErrors) },
     });
     interval.reset();
     counts.errorsInInterval = 0;
+    intervalErrors = {};
   }, 1_000);
 
   try {
@@ -176,23 +223,36 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
         let client: GatewayClient;
         try {
           client = await connect(o.url, { requestTimeoutMs: o.requestTimeoutMs });
-        } catch {
+        } catch (err) {
           sessions.connectFailed++;
+          count(sessions.connectErrors, failureReason(err));
           continue;
         }
         sessions.connected++;
         if (o.loginCmd !== null) {
-          const login = await client.request(o.loginCmd, `${o.playerPrefix}${index}`).catch(() => null);
-          if (login === null || !login.ok) {
+          let reason: string | null = null;
+          try {
+            const login = await client.request(o.loginCmd, `${o.playerPrefix}${index}`);
+            if (!login.ok) reason = statusName(login.status);
+          } catch (err) {
+            reason = failureReason(err);
+          }
+          if (reason !== null) {
             sessions.loginFailed++;
+            count(sessions.loginErrors, reason);
             await client.close();
             continue;
           }
         }
         const slot: Slot = { client, inFlight: 0, alive: true };
-        client.on('close', () => {
+        client.on('close', ({ kick, error }) => {
           slot.alive = false;
-          if (measuring) sessions.lost++;
+          if (!measuring) return;
+          sessions.lost++;
+          count(
+            sessions.lostReasons,
+            kick?.error ?? (error === null ? 'CONNECTION_CLOSED' : failureReason(error)),
+          );
         });
         slots.push(slot);
       }
@@ -205,9 +265,10 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
     measuring = true;
     const loadStart = performance.now();
     const loadEnd = loadStart + o.durationMs;
-    if (slots.length > 0 && o.rate > 0) {
+    const rate = o.rate > 0 ? o.rate : o.ratePerSession * slots.length;
+    if (slots.length > 0 && rate > 0) {
       // Ends by itself at loadEnd, without waiting for answers.
-      await paced(slots, o, loadStart, loadEnd, sendOne, counts);
+      await paced(slots, o, rate, loadStart, loadEnd, sendOne, counts);
     } else if (slots.length > 0) {
       const running: Array<Promise<void>> = [];
       for (const slot of slots) {
@@ -230,6 +291,7 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
     return {
       url: o.url,
       sessions,
+      rate,
       connectMs: Math.round(connectMs),
       durationMs: Math.round(durationMs),
       requests: {
@@ -270,6 +332,7 @@ async function loop(slot: Slot, end: number, sendOne: (slot: Slot) => Promise<vo
 async function paced(
   slots: Slot[],
   o: LoadOptions,
+  rate: number,
   start: number,
   end: number,
   sendOne: (slot: Slot) => Promise<void>,
@@ -282,7 +345,7 @@ async function paced(
   for (let last = false; !last; ) {
     const now = performance.now();
     last = now >= end;
-    const due = Math.floor((Math.min(now - start, o.durationMs) / 1000) * o.rate) - issued;
+    const due = Math.floor((Math.min(now - start, o.durationMs) / 1000) * rate) - issued;
     for (let k = 0; k < due; k++) {
       issued++;
       let slot: Slot | null = null;
@@ -330,6 +393,10 @@ export function parseMix(text: string): MixEntry[] {
   });
   if (mix.length === 0) throw new Error('--mix is empty');
   return mix;
+}
+
+function prefixed(prefix: string, counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [prefix + k, v]));
 }
 
 function round(ms: number): number {

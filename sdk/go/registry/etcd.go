@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -22,9 +23,15 @@ const maxAnswerBytes = 1 << 20
 // registration needs. Keys and values travel base64-encoded and 64-bit ids as
 // decimal strings, as the gateway's JSON mapping has them.
 type etcdClient struct {
-	endpoints []string
-	http      *http.Client
-	next      atomic.Int32 // the endpoint that answered last
+	endpoints      []string
+	http           *http.Client
+	user, password string       // etcd authentication, when user is not ""
+	next           atomic.Int32 // the endpoint that answered last
+
+	mu sync.Mutex
+	// tokens holds an auth token per endpoint: etcd's default (simple) tokens are
+	// known only to the member that issued them.
+	tokens map[int32]string
 }
 
 // etcdError is an answer of etcd other than 200: {"error", "message", "code"},
@@ -39,8 +46,11 @@ func (e *etcdError) Error() string {
 	return fmt.Sprintf("etcd: HTTP %d (grpc code %d): %s", e.HTTPStatus, e.Code, e.Message)
 }
 
-// grpcNotFound is the gRPC status etcd gives for "requested lease not found".
-const grpcNotFound = 5
+// gRPC status codes etcd answers with.
+const (
+	grpcNotFound        = 5  // "requested lease not found"
+	grpcUnauthenticated = 16 // "invalid auth token": it expired (--auth-token-ttl) or the member restarted
+)
 
 // call POSTs in to path and decodes the answer into out. Every call made here
 // may be repeated harmlessly (a second grant only makes a lease that expires),
@@ -55,7 +65,7 @@ func (c *etcdClient) call(ctx context.Context, path string, in, out any) error {
 	for i := int32(0); i < n; i++ {
 		at := (first + i) % n
 		var answered bool
-		answered, err = c.attempt(ctx, c.endpoints[at]+path, payload, out)
+		answered, err = c.callEndpoint(ctx, at, path, payload, out)
 		if answered {
 			c.next.Store(at)
 			return err
@@ -67,12 +77,68 @@ func (c *etcdClient) call(ctx context.Context, path string, in, out any) error {
 	return fmt.Errorf("etcd %s: %w", path, err)
 }
 
-func (c *etcdClient) attempt(ctx context.Context, url string, payload []byte, out any) (answered bool, err error) {
+// callEndpoint makes the call on one endpoint, authenticating first when a user
+// is configured, and once more when etcd no longer accepts the token.
+func (c *etcdClient) callEndpoint(ctx context.Context, at int32, path string, payload []byte, out any) (answered bool, err error) {
+	token, answered, err := c.token(ctx, at, false)
+	if err != nil {
+		return answered, err
+	}
+	answered, err = c.attempt(ctx, c.endpoints[at]+path, token, payload, out)
+	var e *etcdError
+	if c.user != "" && errors.As(err, &e) && e.Code == grpcUnauthenticated {
+		if token, answered, err = c.token(ctx, at, true); err != nil {
+			return answered, err
+		}
+		answered, err = c.attempt(ctx, c.endpoints[at]+path, token, payload, out)
+	}
+	return answered, err
+}
+
+// token returns the endpoint's auth token ("" without a user), asking etcd for a
+// new one when there is none yet or renew is set.
+func (c *etcdClient) token(ctx context.Context, at int32, renew bool) (token string, answered bool, err error) {
+	if c.user == "" {
+		return "", false, nil
+	}
+	c.mu.Lock()
+	token = c.tokens[at]
+	c.mu.Unlock()
+	if token != "" && !renew {
+		return token, false, nil
+	}
+	payload, err := json.Marshal(map[string]string{"name": c.user, "password": c.password})
+	if err != nil {
+		return "", false, err
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	answered, err = c.attempt(ctx, c.endpoints[at]+"/v3/auth/authenticate", "", payload, &out)
+	if err != nil {
+		return "", answered, fmt.Errorf("authenticating as %s: %w", c.user, err)
+	}
+	if out.Token == "" {
+		return "", true, fmt.Errorf("authenticating as %s: etcd answered no token (is auth enabled?)", c.user)
+	}
+	c.mu.Lock()
+	if c.tokens == nil {
+		c.tokens = make(map[int32]string)
+	}
+	c.tokens[at] = out.Token
+	c.mu.Unlock()
+	return out.Token, true, nil
+}
+
+func (c *etcdClient) attempt(ctx context.Context, url, token string, payload []byte, out any) (answered bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", token) // etcd takes the bare token, no scheme
+	}
 	res, err := c.http.Do(req)
 	if err != nil {
 		return false, err
@@ -135,14 +201,16 @@ func (c *etcdClient) keepAlive(ctx context.Context, lease int64) (int64, error) 
 		} `json:"result"`
 		// A stream reports a failure inside a 200 answer.
 		Error *struct {
-			Message string `json:"message"`
+			GRPCCode int    `json:"grpc_code"`
+			HTTPCode int    `json:"http_code"`
+			Message  string `json:"message"`
 		} `json:"error"`
 	}
 	if err := c.call(ctx, "/v3/lease/keepalive", map[string]string{"ID": strconv.FormatInt(lease, 10)}, &out); err != nil {
 		return 0, err
 	}
-	if out.Error != nil {
-		return 0, fmt.Errorf("etcd: lease keepalive: %s", out.Error.Message)
+	if e := out.Error; e != nil {
+		return 0, &etcdError{HTTPStatus: e.HTTPCode, Code: e.GRPCCode, Message: e.Message}
 	}
 	if out.Result.TTL == "" {
 		return 0, nil // proto3 JSON leaves out a TTL of 0

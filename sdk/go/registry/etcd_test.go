@@ -21,18 +21,20 @@ type etcdServer struct {
 	clientURL, peerURL string
 	cmd                *exec.Cmd
 	output             *lockedBuffer
+	extraArgs          []string
+	password           string // root's, once enableAuth ran
 	exited             chan struct{}
 }
 
 // startEtcd runs `etcd` with a fresh data directory and waits until it answers.
 // The test fails when etcd is not installed: CI installs it (Debian etcd-server).
-func startEtcd(t *testing.T) *etcdServer {
+func startEtcd(t *testing.T, extraArgs ...string) *etcdServer {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		t.Fatalf("etcd is not installed (no etcd on PATH): install it, e.g. `apt-get install etcd-server`; .ci/run does so in CI")
 	}
-	e := &etcdServer{t: t, bin: bin, clientURL: "http://" + freeAddr(t), peerURL: "http://" + freeAddr(t)}
+	e := &etcdServer{t: t, bin: bin, clientURL: "http://" + freeAddr(t), peerURL: "http://" + freeAddr(t), extraArgs: extraArgs}
 	e.start()
 	t.Cleanup(e.kill)
 	return e
@@ -53,6 +55,7 @@ func (e *etcdServer) start() {
 		"--initial-cluster", "test="+e.peerURL,
 		"--initial-cluster-state", "new",
 	)
+	e.cmd.Args = append(e.cmd.Args, e.extraArgs...)
 	e.cmd.Stdout, e.cmd.Stderr = e.output, e.output
 	if err := e.cmd.Start(); err != nil {
 		e.t.Fatalf("starting etcd: %v", err)
@@ -143,10 +146,39 @@ func (e *etcdServer) keys(prefix string) []string {
 	return keys
 }
 
+// enableAuth creates the user root with password and turns authentication on;
+// the helpers then authenticate as root.
+func (e *etcdServer) enableAuth(password string) {
+	e.t.Helper()
+	var out json.RawMessage
+	e.post("/v3/auth/role/add", map[string]string{"name": "root"}, &out)
+	e.post("/v3/auth/user/add", map[string]string{"name": "root", "password": password}, &out)
+	e.post("/v3/auth/user/grant", map[string]string{"user": "root", "role": "root"}, &out)
+	e.post("/v3/auth/enable", map[string]string{}, &out)
+	e.password = password
+}
+
 func (e *etcdServer) post(path string, in, out any) {
 	e.t.Helper()
+	token := ""
+	if e.password != "" {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		e.rawPost("/v3/auth/authenticate", "", map[string]string{"name": "root", "password": e.password}, &auth)
+		token = auth.Token
+	}
+	e.rawPost(path, token, in, out)
+}
+
+func (e *etcdServer) rawPost(path, token string, in, out any) {
+	e.t.Helper()
 	body, _ := json.Marshal(in)
-	res, err := http.Post(e.clientURL+path, "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.clientURL+path, bytes.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatalf("etcd %s: %v", path, err)
 	}

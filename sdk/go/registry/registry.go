@@ -34,6 +34,9 @@ const closeTimeout = 3 * time.Second
 type Config struct {
 	// Endpoints are etcd client URLs ("http://127.0.0.1:2379"), tried in turn.
 	Endpoints []string
+	// Username and Password, when Username is set, authenticate to an etcd with
+	// auth enabled; the token is renewed when etcd stops accepting it.
+	Username, Password string
 	// Layout is LayoutKratos (the default when "") or LayoutGoZero.
 	Layout string
 	// Prefix of the keys; "" means the layout's default ("/microservices" for
@@ -114,7 +117,7 @@ func Register(ctx context.Context, cfg Config, inst Instance) (*Registration, er
 		logger = log.Default()
 	}
 	r := &Registration{
-		etcd:   &etcdClient{endpoints: endpoints, http: hc},
+		etcd:   &etcdClient{endpoints: endpoints, http: hc, user: cfg.Username, password: cfg.Password},
 		record: rec,
 		ttl:    ttl,
 		log:    logger,

@@ -200,3 +200,35 @@ func TestConfigMistakes(t *testing.T) {
 		}
 	}
 }
+
+func TestEtcdWithAuthentication(t *testing.T) {
+	// Tokens live one second without use, so the test sees one expire.
+	e := startEtcd(t, "--auth-token-ttl", "1")
+	e.enableAuth("s3cret")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	quiet := log.New(&bytes.Buffer{}, "", 0)
+	for name, cfg := range map[string]registry.Config{
+		"no user":        {},
+		"wrong password": {Username: "root", Password: "nope"},
+	} {
+		cfg.Endpoints, cfg.ErrorLog = []string{e.clientURL}, quiet
+		if _, err := registry.Register(ctx, cfg, inst); err == nil {
+			t.Fatalf("%s: registered", name)
+		}
+	}
+	r, err := registry.Register(ctx, registry.Config{Endpoints: []string{e.clientURL}, Username: "root", Password: "s3cret", ErrorLog: quiet}, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := e.get(r.Key()); !ok {
+		t.Fatal("no record")
+	}
+	time.Sleep(2 * time.Second) // the token expires; revoking needs a new one
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := e.get(r.Key()); ok {
+		t.Fatal("the record outlived Close")
+	}
+}

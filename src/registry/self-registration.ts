@@ -151,6 +151,9 @@ export class SelfRegistration {
 
   private lost(err: Error): void {
     this.lease = null;
+    // The old lease's countdown must not mark the next one down.
+    if (this.staleTimer !== null) clearTimeout(this.staleTimer);
+    this.staleTimer = null;
     this.setUp(false);
     this.log.warn({ key: this.key, err: err.message }, 'registry: etcd lease lost, registering again');
     void this.register();

@@ -334,6 +334,41 @@ describe('ServiceWatch', () => {
   });
 });
 
+describe('etcd down at start', () => {
+  it('registration and discovery retry until etcd answers; not ready meanwhile', async () => {
+    await etcd.kill();
+    const reg = new SelfRegistration({
+      etcd: gatewayClient,
+      registry: settings('go-zero', 3),
+      record: record('gw-late'),
+      log,
+    });
+    const registered = reg.start();
+    const { w } = watch('go-zero', 'late-map');
+    await waitFor('a failed read logged', () =>
+      logged('registry: cannot read the service from etcd, keeping the last known instances', {
+        service: 'late-map',
+      }),
+    );
+    await waitFor('a failed registration logged', () =>
+      logged('registry: cannot register in etcd, retrying', { key: 'game-gateway/gw-late' }),
+    );
+    expect(w.hasRead).toBe(false);
+    expect(reg.up).toBe(false);
+
+    await etcd.restart();
+    await w.ready;
+    expect(w.instances).toEqual([]);
+    expect(await registered).toBe(true);
+    expect(await client.get(reg.key).string()).toBe('127.0.0.1:7102');
+    await registerInstance('go-zero', 'late-map', '1', 8051);
+    await waitFor('the instance', () => w.instances.length === 1);
+    w.stop();
+    await reg.stop();
+    await client.delete().prefix('late-map/');
+  });
+});
+
 describe('ServiceRegistry (built from the config, as the gateway wires it)', () => {
   it('is null without registry.etcd', () => {
     expect(ServiceRegistry.fromConfig({ config: buildConfig({}), log })).toBeNull();

@@ -1,7 +1,7 @@
 /**
  * The frame codec (docs/protocol.md) for clients, on Uint8Array and DataView only (no Buffer, no
  * node: modules), so the same code runs in browsers. The gateway's own codec lives in
- * src/protocol/ and is tuned for Buffers; test/client-codec.test.ts checks the two agree.
+ * src/protocol/ and is tuned for Buffers; test/unit/client-codec.test.ts and test/unit/protocol-vectors.test.ts check the two agree.
  */
 
 import { FrameType, HEADER_BYTES, MIN_LENGTH } from '../protocol/frame-type.js';

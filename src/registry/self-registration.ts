@@ -138,6 +138,12 @@ export class SelfRegistration {
     }
     const leaseId = await lease.grant(); // settled already: the put waited for it
     if (this.lease !== lease) return;
+    if (lease.revoked()) {
+      // Lost between the grant and the put's answer: the record went with it.
+      this.lease = null;
+      this.retryLater(new Error('the lease was lost while the record was put'));
+      return;
+    }
     recordPut = true;
     const attempts = this.failures + 1;
     this.failures = 0;

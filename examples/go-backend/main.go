@@ -3,9 +3,11 @@
 // here (target URL http://127.0.0.1:8081/game/{cmd}) and its lifecycle events.
 //
 //	PORT               listen port on 127.0.0.1 (default 8081)
-//	GATEWAY_API        the gateway's API base URLs, comma-separated (default http://127.0.0.1:7002)
+//	GATEWAY_API        the gateway's API base URLs, comma-separated (default: from etcd
+//	                   when ETCD_ENDPOINTS is set, else http://127.0.0.1:7002)
 //	GATEWAY_API_TOKEN  the API's bearer token, when api.token is set
-//	ETCD_ENDPOINTS     when set, register as service "game" in etcd (kratos layout)
+//	ETCD_ENDPOINTS     when set, register as service "game" in etcd (kratos layout) and
+//	                   find the gateways there (service "game-gateway")
 package main
 
 import (
@@ -32,10 +34,15 @@ func main() {
 }
 
 func run() error {
-	api, err := gateway.NewClient(gateway.ClientConfig{
-		Addrs: strings.Split(env("GATEWAY_API", "http://127.0.0.1:7002"), ","),
-		Token: os.Getenv("GATEWAY_API_TOKEN"),
-	})
+	var etcd *registry.Config
+	if endpoints := os.Getenv("ETCD_ENDPOINTS"); endpoints != "" {
+		etcd = &registry.Config{Endpoints: strings.Split(endpoints, ",")}
+	}
+	addrs, err := gatewayAddrs(etcd)
+	if err != nil {
+		return err
+	}
+	api, err := gateway.NewClient(gateway.ClientConfig{Addrs: addrs, Token: os.Getenv("GATEWAY_API_TOKEN")})
 	if err != nil {
 		return err
 	}
@@ -58,9 +65,9 @@ func run() error {
 	log.Printf("go-backend listening on %s", addr)
 
 	var reg *registry.Registration
-	if endpoints := os.Getenv("ETCD_ENDPOINTS"); endpoints != "" {
+	if etcd != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		reg, err = registry.Register(ctx, registry.Config{Endpoints: strings.Split(endpoints, ",")}, registry.Instance{
+		reg, err = registry.Register(ctx, *etcd, registry.Instance{
 			ID:        "game-" + addr,
 			Name:      "game",
 			Version:   "0.1.0",
@@ -94,6 +101,26 @@ func run() error {
 	}
 	log.Print("go-backend stopped")
 	return nil
+}
+
+// gatewayAddrs is where the gateways' push API is: GATEWAY_API, else the
+// gateways registered in etcd (their records list the API address first).
+func gatewayAddrs(etcd *registry.Config) ([]string, error) {
+	if v := os.Getenv("GATEWAY_API"); v != "" || etcd == nil {
+		return strings.Split(env("GATEWAY_API", "http://127.0.0.1:7002"), ","), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gateways, err := registry.Lookup(ctx, *etcd, "game-gateway")
+	if err != nil {
+		return nil, err
+	}
+	addrs := registry.HTTPAddrs(gateways)
+	if len(addrs) == 0 {
+		return nil, errors.New("no gateway registered in etcd under game-gateway: start one, or set GATEWAY_API")
+	}
+	log.Printf("gateways from etcd: %s", strings.Join(addrs, ", "))
+	return addrs, nil
 }
 
 func env(name, fallback string) string {

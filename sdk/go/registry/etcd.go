@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,26 @@ type etcdClient struct {
 	// tokens holds an auth token per endpoint: etcd's default (simple) tokens are
 	// known only to the member that issued them.
 	tokens map[int32]string
+}
+
+// newEtcdClient checks cfg's endpoints and builds the client for them.
+func newEtcdClient(cfg Config) (*etcdClient, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("registry: Config.Endpoints is empty")
+	}
+	endpoints := make([]string, len(cfg.Endpoints))
+	for i, e := range cfg.Endpoints {
+		u, err := url.Parse(e)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("registry: Config.Endpoints[%d] %q is not an http(s) URL", i, e)
+		}
+		endpoints[i] = strings.TrimRight(e, "/")
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &etcdClient{endpoints: endpoints, http: hc, user: cfg.Username, password: cfg.Password}, nil
 }
 
 // etcdError is an answer of etcd other than 200: {"error", "message", "code"},
@@ -228,4 +249,28 @@ func (c *etcdClient) revoke(ctx context.Context, lease int64) error {
 		return nil
 	}
 	return err
+}
+
+// keyValue is one key of a range, decoded.
+type keyValue struct{ key, value string }
+
+// rangePrefix reads every key starting with prefix, in key order.
+func (c *etcdClient) rangePrefix(ctx context.Context, prefix string) ([]keyValue, error) {
+	end := []byte(prefix)
+	end[len(end)-1]++ // the first key after every key with the prefix; the prefix ends in "/"
+	var out struct {
+		Kvs []struct {
+			Key   []byte `json:"key"` // encoding/json decodes base64 into []byte
+			Value []byte `json:"value"`
+		} `json:"kvs"`
+	}
+	in := map[string][]byte{"key": []byte(prefix), "range_end": end}
+	if err := c.call(ctx, "/v3/kv/range", in, &out); err != nil {
+		return nil, err
+	}
+	kvs := make([]keyValue, len(out.Kvs))
+	for i, kv := range out.Kvs {
+		kvs[i] = keyValue{string(kv.Key), string(kv.Value)}
+	}
+	return kvs, nil
 }

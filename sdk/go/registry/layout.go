@@ -35,14 +35,13 @@ func newRecord(layout, prefix string, inst Instance) (*record, error) {
 	if inst.Name == "" {
 		return nil, fmt.Errorf("registry: Instance.Name is empty")
 	}
+	layout, prefix, err := layoutPrefix(layout, prefix)
+	if err != nil {
+		return nil, err
+	}
 	r := &record{layout: layout, prefix: prefix, inst: inst}
 	switch layout {
-	case "", LayoutKratos:
-		r.layout = LayoutKratos
-		if r.prefix == "" {
-			r.prefix = defaultKratosPrefix
-		}
-		r.prefix = strings.TrimRight(r.prefix, "/")
+	case LayoutKratos:
 		if inst.ID == "" {
 			return nil, fmt.Errorf("registry: Instance.ID is empty (the kratos layout keys records by it)")
 		}
@@ -71,10 +70,24 @@ func newRecord(layout, prefix string, inst Instance) (*record, error) {
 			return nil, err
 		}
 		r.value = hostPort
-	default:
-		return nil, fmt.Errorf("registry: unknown layout %q (kratos or go-zero)", layout)
 	}
 	return r, nil
+}
+
+// layoutPrefix resolves the defaults: the layout ("" is kratos) and its prefix
+// (kratos: "/microservices", kept without a trailing "/"; go-zero: as given).
+func layoutPrefix(layout, prefix string) (string, string, error) {
+	switch layout {
+	case "", LayoutKratos:
+		if prefix == "" {
+			prefix = defaultKratosPrefix
+		}
+		return LayoutKratos, strings.TrimRight(prefix, "/"), nil
+	case LayoutGoZero:
+		return LayoutGoZero, prefix, nil
+	default:
+		return "", "", fmt.Errorf("registry: unknown layout %q (kratos or go-zero)", layout)
+	}
 }
 
 // key is the record's key while it is attached to lease.

@@ -13,12 +13,9 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 )
@@ -86,16 +83,9 @@ type Registration struct {
 // It returns once the record is in etcd, or the error that kept it out (ctx
 // bounds the attempt; the registration's life is not tied to ctx).
 func Register(ctx context.Context, cfg Config, inst Instance) (*Registration, error) {
-	if len(cfg.Endpoints) == 0 {
-		return nil, errors.New("registry: Config.Endpoints is empty")
-	}
-	endpoints := make([]string, len(cfg.Endpoints))
-	for i, e := range cfg.Endpoints {
-		u, err := url.Parse(e)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("registry: Config.Endpoints[%d] %q is not an http(s) URL", i, e)
-		}
-		endpoints[i] = strings.TrimRight(e, "/")
+	etcd, err := newEtcdClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	rec, err := newRecord(cfg.Layout, cfg.Prefix, inst)
 	if err != nil {
@@ -108,16 +98,12 @@ func Register(ctx context.Context, cfg Config, inst Instance) (*Registration, er
 	if ttl < time.Second {
 		return nil, fmt.Errorf("registry: Config.TTL %v is under one second", ttl)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
-	}
 	logger := cfg.ErrorLog
 	if logger == nil {
 		logger = log.Default()
 	}
 	r := &Registration{
-		etcd:   &etcdClient{endpoints: endpoints, http: hc, user: cfg.Username, password: cfg.Password},
+		etcd:   etcd,
 		record: rec,
 		ttl:    ttl,
 		log:    logger,

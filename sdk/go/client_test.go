@@ -157,10 +157,10 @@ func TestPlayer(t *testing.T) {
 }
 
 func TestStatsAndReady(t *testing.T) {
-	srv, _ := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":3,"authed":1520},"players":{"online":1520,"offline":88},"offlineMessages":412,"requestsInFlight":7,"ready":true}`)
+	srv, _ := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":3,"authed":1520},"players":{"online":1520,"offline":88},"offlineMessages":412,"requestsInFlight":7,"requests":{"success":918274,"error":311,"drop":52},"ready":true}`)
 	c := newClient(t, srv.URL)
 	s, err := c.Stats(context.Background())
-	if err != nil || s.Node != "gw-1" || s.Sessions.Authed != 1520 || s.Players.Offline != 88 || s.OfflineMessages != 412 || s.RequestsInFlight != 7 || !s.Ready {
+	if err != nil || s.Node != "gw-1" || s.Sessions.Authed != 1520 || s.Players.Offline != 88 || s.OfflineMessages != 412 || s.RequestsInFlight != 7 || s.Requests.Success != 918274 || s.Requests.Drop != 52 || !s.Ready {
 		t.Fatalf("got %+v, %v", s, err)
 	}
 	if err := c.Ready(context.Background()); err != nil {

@@ -34,7 +34,8 @@ func (c *Client) Player(ctx context.Context, id string) (*PlayerInfo, error) {
 	return &info, nil
 }
 
-// Stats is the gateway node's summary (GET /v1/stats).
+// Stats is the gateway node's summary (GET /v1/stats): this node only; in
+// cluster mode, ask each node.
 type Stats struct {
 	Node     string `json:"node"`
 	Sessions struct {
@@ -45,9 +46,16 @@ type Stats struct {
 		Online  int `json:"online"`
 		Offline int `json:"offline"`
 	} `json:"players"`
-	OfflineMessages  int  `json:"offlineMessages"`
-	RequestsInFlight int  `json:"requestsInFlight"`
-	Ready            bool `json:"ready"`
+	OfflineMessages  int `json:"offlineMessages"`
+	RequestsInFlight int `json:"requestsInFlight"`
+	// Requests counts client requests since start by result, as the gateway's
+	// gateway_requests_total{result} does.
+	Requests struct {
+		Success int64 `json:"success"`
+		Error   int64 `json:"error"`
+		Drop    int64 `json:"drop"` // never forwarded: no route, not logged in, rate limited
+	} `json:"requests"`
+	Ready bool `json:"ready"`
 }
 
 // Stats returns the summary of the node that answered.

@@ -72,7 +72,11 @@ export function analyze(config: GatewayConfig, plugins: readonly ProbedPlugin[])
     const where = `routes.${i}`;
     const ranges = normalize(cmdRanges(route.cmds as CmdSpec));
     const shown = `${where} (${cmds(ranges)} → ${route.target})`;
-    routes.push({ cmds: formatRanges(ranges), to: route.target, detail: config.targets[route.target].url });
+    routes.push({
+      cmds: formatRanges(ranges),
+      to: route.target,
+      detail: describeTarget(config, route.target),
+    });
     const duplicate = earlier.find((e) => e.target === route.target && same(e.ranges, ranges));
     const before = earlier.flatMap((e) => e.ranges);
     if (duplicate !== undefined) {
@@ -183,6 +187,13 @@ function formatReport(path: string, r: ConfigReport): string {
   const n = r.warnings.length;
   lines.push(`config OK: ${path}${n === 0 ? '' : ` (${n} warning${n === 1 ? '' : 's'})`}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** A target's URL, or where its discovered instances come from. */
+function describeTarget(config: GatewayConfig, name: string): string {
+  const t = config.targets[name] as { url?: string; discover?: string; path?: string; balance?: string };
+  if (t.url !== undefined) return t.url;
+  return `discovered: service "${t.discover}" in the registry, path "${t.path ?? ''}", ${t.balance ?? 'round-robin'}`;
 }
 
 /** `cmd 7` / `cmds 7-9`, with the verb agreeing when one is given (`is` → `cmds 7-9 are`). */

@@ -49,7 +49,8 @@ export const LOAD_DEFAULTS: Omit<LoadOptions, 'url'> = {
   durationMs: 10_000,
   rate: 0,
   ratePerSession: GATEWAY_DEFAULT_REQUESTS_PER_SECOND / 2,
-  concurrency: 1,
+  // Room for latency: at 50 requests/s a session needs more than one in flight once answers take 20 ms.
+  concurrency: 4,
   loginCmd: 1001,
   playerPrefix: 'load-',
   mix: [{ cmd: 2004, weight: 1 }],

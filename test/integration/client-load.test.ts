@@ -18,6 +18,7 @@ const FLAT: Omit<LoadOptions, 'url'> = {
   mix: [{ cmd: 10, weight: 1 }],
   rate: 0,
   ratePerSession: 0,
+  concurrency: 1,
 };
 
 beforeAll(async () => {
@@ -351,15 +352,34 @@ describe('load tool defaults against a gateway with default limits', () => {
   });
 
   it('flat out, the gateway limits each session: RATE_LIMITED is named, with what to change', async () => {
-    const s = await runLoad({
-      ...LOAD_DEFAULTS,
-      url: plain.url('ws'),
-      sessions: 2,
-      durationMs: 1_000,
-      ratePerSession: 0,
-    });
-    expect(s.errors.RATE_LIMITED).toBeGreaterThan(0);
-    expect(formatSummary(s)).toMatch(/hint: RATE_LIMITED: .*limits\.requestsPerSecond: 0 on a test gateway/);
+    // A low limit, so any machine sends faster than it allows within the run.
+    const limited = await startGatewayBoth(
+      null,
+      {
+        targets: { game: { url: `http://127.0.0.1:${example.port}/game/{cmd}` } },
+        routes: [{ cmds: '1000-2999', target: 'game' }],
+        auth: { anonymousCmds: [1001] },
+        limits: { requestsPerSecond: 2 },
+      },
+      'silent',
+    );
+    try {
+      const s = await runLoad({
+        ...LOAD_DEFAULTS,
+        url: limited.url('ws'),
+        sessions: 2,
+        durationMs: 1_000,
+        ratePerSession: 0,
+      });
+      // Per session: a bucket of 4 (the login takes one) and 2 more in the second: at most 5 answered ok.
+      expect(s.requests.ok, JSON.stringify(s)).toBeLessThanOrEqual(10);
+      expect(s.errors.RATE_LIMITED, JSON.stringify(s)).toBeGreaterThan(0);
+      expect(formatSummary(s)).toMatch(
+        /hint: RATE_LIMITED: .*limits\.requestsPerSecond: 0 on a test gateway/,
+      );
+    } finally {
+      await limited.gateway.stop();
+    }
   });
 });
 

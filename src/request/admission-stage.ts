@@ -4,7 +4,8 @@ import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { Players } from '../players/players.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
 import type { ClientRequest } from './client-request.js';
-import type { RequestSlots, SessionBudget } from './request-slots.js';
+import type { RequestSlots } from './request-slots.js';
+import type { SessionBudget } from './session-budget.js';
 import type { Dispatch, Stage } from './stage.js';
 
 /**
@@ -49,7 +50,8 @@ export class AdmissionStage implements Stage {
       reply(req);
       return;
     }
-    this.slots.take(req, budget);
+    this.slots.take(budget);
+    req.budget = budget;
     req.requestId = this.idPrefix + (this.nextRequestId++).toString(36);
     const confirming = this.players.touch(session, now);
     if (confirming === null) next(req);

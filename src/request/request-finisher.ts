@@ -15,7 +15,10 @@ export class RequestFinisher {
   ) {}
 
   readonly finish = (req: ClientRequest): void => {
-    this.slots.release(req);
+    if (req.budget !== null) {
+      this.slots.release(req.budget);
+      req.budget = null;
+    }
     const { session } = req;
     let result = req.result;
     if (!req.notify) {

@@ -17,6 +17,7 @@ import {
   uniquePrefix,
   until,
 } from '../support/engine-harness.js';
+import { interleavings, predict } from '../support/login-orders.js';
 import { RedisServer } from '../support/redis-server.js';
 
 let redis: RedisServer;
@@ -177,6 +178,36 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     expect(await nd.players.push([p], 1, B('still'), true)).toEqual(['delivered']);
     expect(bodies(b.conn.take(FrameType.PUSH))).toEqual(['still']);
     expect(await nd.players.player(p)).toMatchObject({ online: true, sessionId: b.session.id });
+  });
+
+  describe('login fencing: login A, login B and A disconnecting, in every order', () => {
+    it.each(interleavings().map((o, i) => [i, o.join(' → '), o] as const))(
+      '#%i %s',
+      async (_i, _name, order) => {
+        const nd = await node();
+        const p = fresh('fenced');
+        const clients = { A: nd.connect(), B: nd.connect() };
+        for (const step of order) {
+          if (step === 'releaseA') await nd.players.bind(clients.A.session, p);
+          else if (step === 'releaseB') await nd.players.bind(clients.B.session, p);
+          else if (step === 'closeA') await nd.disconnect(clients.A);
+          // A KICK closes its connection on the next turn; let that settle before the next step.
+          await sleep(1);
+        }
+        const expected = predict(order);
+        const info = await nd.players.player(p);
+        const holder = expected.holder === null ? null : clients[expected.holder];
+        expect(info).toMatchObject({ online: holder !== null, sessionId: holder?.session.id ?? null });
+        for (const who of ['A', 'B'] as const) {
+          const kicks = clients[who].conn.take(FrameType.KICK).map((f) => f.status);
+          expect(kicks).toEqual(expected.replaced.includes(who) ? [Status.REPLACED] : []);
+        }
+        expect(await nd.players.push([p], 9, B('probe'), true)).toEqual([
+          holder === null ? 'cached' : 'delivered',
+        ]);
+        if (holder !== null) expect(bodies(holder.conn.take(FrameType.PUSH))).toEqual(['probe']);
+      },
+    );
   });
 
   it('binding a session to another player unbinds the first player', async () => {

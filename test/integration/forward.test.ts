@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -33,7 +34,7 @@ describe('forwarding (SPEC §4)', () => {
   it('POSTs the body unchanged with every SPEC header, and relays a 2xx body with status 0', async () => {
     const c = await RawClient.connect(gw.tcpPort);
     const body = Buffer.from([0, 1, 2, 255, 254]);
-    const r = await c.request(10, body);
+    const r = await c.request(Cmd.ECHO, body);
     expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: 10, seq: 1 });
     expect(r.body.equals(body)).toBe(true);
     const [seen] = await backend.requests();
@@ -57,8 +58,8 @@ describe('forwarding (SPEC §4)', () => {
   it('adds x-gateway-player once bound, and gives each request its own x-request-id', async () => {
     const c = await RawClient.connect(gw.tcpPort);
     expect((await c.login('alice')).status).toBe(0);
-    await c.request(10, 'a');
-    await c.request(10, 'b');
+    await c.request(Cmd.ECHO, 'a');
+    await c.request(Cmd.ECHO, 'b');
     const seen = await backend.requests();
     expect(seen[1].headers['x-gateway-player']).toBe('alice');
     expect(new Set(seen.map((s) => s.headers['x-request-id'])).size).toBe(3);
@@ -67,11 +68,11 @@ describe('forwarding (SPEC §4)', () => {
 
   it('x-gateway-status with an application code 1000–65535 becomes the RESPONSE status', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    const r = await c.request(11, '4321');
+    const r = await c.request(Cmd.ECHO_STATUS, '4321');
     expect(r.status).toBe(4321);
     expect(r.body.toString()).toBe('4321');
     // Outside the application range it is ignored.
-    expect((await c.request(11, '7')).status).toBe(0);
+    expect((await c.request(Cmd.ECHO_STATUS, '7')).status).toBe(0);
     c.close();
   });
 
@@ -96,7 +97,7 @@ describe('forwarding (SPEC §4)', () => {
   it('no answer within timeoutMs → BACKEND_TIMEOUT, on time', async () => {
     const c = await RawClient.connect(gw.tcpPort);
     const t0 = Date.now();
-    const r = await c.request(900, '3000');
+    const r = await c.request(Cmd.SLEEP, '3000');
     expect(r.status).toBe(Status.BACKEND_TIMEOUT);
     expect(Date.now() - t0).toBeLessThan(2_500);
     expect(json(r).error).toBe('BACKEND_TIMEOUT');
@@ -112,7 +113,7 @@ describe('forwarding (SPEC §4)', () => {
   it('a backend that is not listening → BACKEND_UNAVAILABLE', async () => {
     const dead = await startGateway('http://127.0.0.1:1', {}, 'silent');
     const c = await RawClient.connect(dead.tcpPort);
-    const r = await c.request(10, 'x');
+    const r = await c.request(Cmd.ECHO, 'x');
     expect(r.status).toBe(Status.BACKEND_UNAVAILABLE);
     c.close();
     await dead.gateway.stop();
@@ -120,7 +121,7 @@ describe('forwarding (SPEC §4)', () => {
 
   it('relays a large backend body whole', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    const r = await c.request(901, String(200_000));
+    const r = await c.request(Cmd.SIZED, String(200_000));
     expect(r.status).toBe(0);
     expect(r.body.length).toBe(200_000);
     c.close();
@@ -130,7 +131,7 @@ describe('forwarding (SPEC §4)', () => {
     const c = await RawClient.connect(gw.tcpPort);
     c.send(FrameType.NOTIFY, 10, 77, 'n');
     // A request after it proves the notify produced no frame of its own.
-    const r = await c.request(10, 'after');
+    const r = await c.request(Cmd.ECHO, 'after');
     expect(r.body.toString()).toBe('after');
     expect(c.frames).toEqual([]);
     const seen = await backend.requests();
@@ -151,7 +152,7 @@ describe('forwarding (SPEC §4)', () => {
 
   it('x-gateway-close sends the RESPONSE, then KICK KICKED, then closes', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    const r = await c.request(12, 'last');
+    const r = await c.request(Cmd.ECHO_CLOSE, 'last');
     expect(r.body.toString()).toBe('last');
     const kick = await c.nextOfType(FrameType.KICK);
     expect(kick.status).toBe(Status.KICKED);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
+import { interleavings, predict } from '../support/login-orders.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { api, b64, loginAs, sleep, waitFor, waitOffline } from '../support/push-api.js';
 import { RawClient } from '../support/raw-client.js';
@@ -63,50 +64,6 @@ class HoldingBackend {
     this.server.closeAllConnections();
     return new Promise((r) => this.server.close(() => r()));
   }
-}
-
-type Step = 'sendA' | 'releaseA' | 'sendB' | 'releaseB' | 'closeA';
-
-/** Every order of the five steps in which a request is sent before it is answered, and A sends before it closes. */
-function interleavings(): Step[][] {
-  const steps: Step[] = ['sendA', 'releaseA', 'sendB', 'releaseB', 'closeA'];
-  const out: Step[][] = [];
-  const permute = (rest: Step[], acc: Step[]): void => {
-    if (rest.length === 0) {
-      const at = (s: Step): number => acc.indexOf(s);
-      if (at('sendA') < at('releaseA') && at('sendB') < at('releaseB') && at('sendA') < at('closeA'))
-        out.push(acc);
-      return;
-    }
-    rest.forEach((s, i) => {
-      permute([...rest.slice(0, i), ...rest.slice(i + 1)], [...acc, s]);
-    });
-  };
-  permute(steps, []);
-  return out;
-}
-
-/** What the rule predicts: who holds the player at the end, and who was REPLACED. */
-function predict(order: Step[]): { holder: 'A' | 'B' | null; replaced: Array<'A' | 'B'> } {
-  let holder: 'A' | 'B' | null = null;
-  let aClosed = false;
-  const replaced: Array<'A' | 'B'> = [];
-  for (const step of order) {
-    if (step === 'releaseA' && !aClosed) {
-      if (holder === 'B') replaced.push('B');
-      holder = 'A';
-    } else if (step === 'releaseB') {
-      if (holder === 'A') {
-        replaced.push('A');
-        aClosed = true;
-      }
-      holder = 'B';
-    } else if (step === 'closeA') {
-      aClosed = true;
-      if (holder === 'A') holder = null;
-    }
-  }
-  return { holder, replaced };
 }
 
 describe('login fencing, every interleaving of login A, login B and A disconnecting', () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import {
@@ -241,7 +242,7 @@ describe('retention (players.retainMs)', () => {
   it('coming back within retainMs keeps the player (and its groups)', async () => {
     const p = fresh('back-soon');
     const c = await loginAs(gw, p);
-    await c.request(13, 'club');
+    await c.request(Cmd.JOIN, 'club');
     c.close();
     await waitOffline(gw, p);
     const again = await loginAs(gw, p);

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, stopChild, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const ALERTS = join(root, 'deploy/prometheus/alerts.yml');
@@ -54,8 +55,6 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => server.close(() => r()));
   return port;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function api<T>(path: string): Promise<T> {
   const res = await fetch(`${promUrl}${path}`);

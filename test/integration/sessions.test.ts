@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -69,19 +70,19 @@ describe('auth gate (SPEC §7)', () => {
     const g = await setup({ auth: { required: true, anonymousCmds: [1] } });
     const c = await RawClient.connect(g.tcpPort);
     await backend!.clear();
-    const r = await c.request(10, 'x');
+    const r = await c.request(Cmd.ECHO, 'x');
     expect(r.status).toBe(Status.NOT_AUTHENTICATED);
     expect(json(r).error).toBe('NOT_AUTHENTICATED');
     expect(await backend!.requests()).toEqual([]);
     expect((await c.login('bob')).status).toBe(0);
-    expect((await c.request(10, 'now')).status).toBe(0);
+    expect((await c.request(Cmd.ECHO, 'now')).status).toBe(0);
     c.close();
   });
 
   it('auth.required false forwards everything', async () => {
     const g = await setup({ auth: { required: false } });
     const c = await RawClient.connect(g.tcpPort);
-    expect((await c.request(10, 'x')).status).toBe(0);
+    expect((await c.request(Cmd.ECHO, 'x')).status).toBe(0);
     c.close();
   });
 
@@ -120,7 +121,7 @@ describe('auth gate (SPEC §7)', () => {
     expect(kick.status).toBe(Status.REPLACED);
     await a.waitClosed();
     // The newer session is unaffected by the old one closing.
-    expect((await b.request(10, 'still here')).status).toBe(0);
+    expect((await b.request(Cmd.ECHO, 'still here')).status).toBe(0);
     const info = await (await fetch(`${g.apiUrl}/v1/players/erin`)).json();
     expect(info).toMatchObject({ online: true, sessionId: b.hello.sessionId });
     b.close();
@@ -160,7 +161,7 @@ describe('limits', () => {
   it('ROUTE_NOT_FOUND for a cmd no route covers', async () => {
     const g = await setup({ routes: [{ cmds: [1, 10], target: 'game' }] });
     const c = await RawClient.connect(g.tcpPort);
-    const r = await c.request(900, '1');
+    const r = await c.request(Cmd.SLEEP, '1');
     expect(r.status).toBe(Status.ROUTE_NOT_FOUND);
     c.close();
   });

@@ -7,8 +7,8 @@ import { WsTransport } from '../../src/transport/ws-transport.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, type RawClient } from '../support/raw-client.js';
 import {
-  api,
   openRaw,
+  postOk,
   RawWsClient,
   type RunningBoth,
   startGatewayBoth,
@@ -135,8 +135,8 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
     const player = `push-${kind}`;
     expect((await c.login(player)).status).toBe(0);
     const data = Buffer.from('hello player').toString('base64');
-    expect(await api(gw, '/v1/push', { players: [player], cmd: 5, data })).toMatchObject({ delivered: 1 });
-    await api(gw, '/v1/push', { players: [player], cmd: 6, data });
+    expect(await postOk(gw, '/v1/push', { players: [player], cmd: 5, data })).toMatchObject({ delivered: 1 });
+    await postOk(gw, '/v1/push', { players: [player], cmd: 6, data });
     const p1 = await c.nextOfType(FrameType.PUSH);
     const p2 = await c.nextOfType(FrameType.PUSH);
     expect(p1).toMatchObject({ cmd: 5, seq: 1 });
@@ -149,7 +149,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
     const c = await openRaw(gw, kind);
     await c.login(`bcast-${kind}`);
     const body = Buffer.alloc(5_000, 7);
-    await api(gw, '/v1/broadcast', { cmd: 9, data: body.toString('base64') });
+    await postOk(gw, '/v1/broadcast', { cmd: 9, data: body.toString('base64') });
     const p = await c.nextOfType(FrameType.PUSH);
     expect(p.cmd).toBe(9);
     expect(p.body.equals(body)).toBe(true);
@@ -161,7 +161,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
     const c = await openRaw(gw, kind);
     const player = `kick-${kind}`;
     await c.login(player);
-    expect(await api(gw, '/v1/kick', { players: [player], reason: 'cheating' })).toEqual({ kicked: 1 });
+    expect(await postOk(gw, '/v1/kick', { players: [player], reason: 'cheating' })).toEqual({ kicked: 1 });
     const kick = await c.nextOfType(FrameType.KICK);
     expect(kick.status).toBe(Status.KICKED);
     expect(json(kick).error).toBe('KICKED');
@@ -221,7 +221,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
     let results: Array<Record<string, unknown>> = [];
     // Kernel buffers on loopback hold a few MB; then the gateway's own queue passes 1 MiB.
     for (let i = 0; i < 40 && !results.some((r) => r.dropped === 1); i++) {
-      results = [await api(own, '/v1/push', { players: ['slow'], cmd: 5, data })];
+      results = [await postOk(own, '/v1/push', { players: ['slow'], cmd: 5, data })];
     }
     expect(results[0]).toMatchObject({ dropped: 1 });
     if (c instanceof RawWsClient) c.ws.resume();

@@ -7,6 +7,9 @@ import type { Frame } from '../../src/protocol/frame.js';
 import { FrameType } from '../../src/protocol/frame.js';
 import type { Running } from './gateway-fixture.js';
 import { RawClient } from './raw-client.js';
+import { sleep, waitFor } from './wait.js';
+
+export { sleep, waitFor };
 
 export interface ApiAnswer {
   status: number;
@@ -47,23 +50,6 @@ export async function loginAs(gw: Running, player: string): Promise<RawClient> {
   const r = await c.login(player);
   expect(r.status).toBe(0);
   return c;
-}
-
-/** Polls `check` until it holds, or fails after `timeoutMs`. */
-export async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 3_000,
-  what = 'condition',
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`${what} not reached within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Waits until the gateway reports `player` offline (its session's close was handled). */

@@ -1,4 +1,5 @@
 import { encodeFrame, type Frame, FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from './cmds.js';
 
 export interface Hello {
   sessionId: string;
@@ -77,7 +78,7 @@ export abstract class RawPeer {
 
   /** Logs in as `player` through the test backend's cmd 1. */
   login(player: string): Promise<Frame> {
-    return this.request(1, player);
+    return this.request(Cmd.LOGIN, player);
   }
 
   waitClosed(timeoutMs = 5_000): Promise<void> {

@@ -15,6 +15,8 @@
  * Every request's method, url and headers are kept; GET /__requests returns them and
  * DELETE /__requests clears them. Prints {"port": n} on stdout once listening.
  */
+
+import { Cmd } from './cmds.js';
 import { runRecordingBackend } from './recording-backend.js';
 
 runRecordingBackend((req, body, res) => {
@@ -25,7 +27,7 @@ runRecordingBackend((req, body, res) => {
   const cmd = Number(req.headers['x-gateway-cmd']);
   const text = body.toString('utf8');
   switch (cmd) {
-    case 1:
+    case Cmd.LOGIN:
       if (text.length === 0) {
         res.statusCode = 401;
         res.end('no player id');
@@ -34,36 +36,36 @@ runRecordingBackend((req, body, res) => {
       res.setHeader('x-gateway-bind', text);
       res.end(`welcome ${text}`);
       return;
-    case 2:
+    case Cmd.LOGOUT:
       res.setHeader('x-gateway-unbind', '1');
       res.end('bye');
       return;
-    case 10:
+    case Cmd.ECHO:
       res.end(body);
       return;
-    case 11:
+    case Cmd.ECHO_STATUS:
       res.setHeader('x-gateway-status', text);
       res.end(body);
       return;
-    case 12:
+    case Cmd.ECHO_CLOSE:
       res.setHeader('x-gateway-close', 'bye');
       res.end(body);
       return;
-    case 13:
+    case Cmd.JOIN:
       res.setHeader('x-gateway-join', text);
       res.end();
       return;
-    case 14:
+    case Cmd.LEAVE:
       res.setHeader('x-gateway-leave', text);
       res.end();
       return;
-    case 900:
+    case Cmd.SLEEP:
       setTimeout(() => res.end(body), Number(text) || 0);
       return;
-    case 901:
+    case Cmd.SIZED:
       res.end(Buffer.alloc(Number(text), 0x61));
       return;
-    case 902:
+    case Cmd.HANG_UP:
       req.socket.destroy();
       return;
     default:

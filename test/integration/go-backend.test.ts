@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   buildGoBackend,
@@ -201,6 +202,22 @@ describe.skipIf(!hasGo)('the Go example backend behind a real gateway', () => {
     expect(Object.keys(look)).not.toContain('goner');
     expect(Object.keys(look)).not.toContain('kicked');
   });
+
+  it('the SDK Client against the real push API, every route (sdk/go live_test.go)', () => {
+    const run = spawnSync('go', ['test', '-count=1', '-run', '^TestLiveGateway$', '-v', '.'], {
+      cwd: fileURLToPath(new URL('../../sdk/go', import.meta.url)),
+      env: {
+        ...process.env,
+        GOPROXY: 'off',
+        GATEWAY_LIVE_API: gw.apiUrl,
+        GATEWAY_LIVE_TCP: `127.0.0.1:${gw.tcpPort}`,
+      },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(run.stdout + run.stderr).toContain('--- PASS: TestLiveGateway');
+    expect(run.status).toBe(0);
+  }, 150_000);
 
   it('the Go backend shuts down gracefully on SIGTERM', async () => {
     await backend.close();

@@ -108,6 +108,7 @@ type liveSession struct {
 	conn   net.Conn
 	seq    uint32
 	frames chan liveFrame
+	done   chan struct{} // closed at cleanup, so the reader never blocks on frames
 }
 
 type liveFrame struct {
@@ -131,8 +132,11 @@ func dialLive(t *testing.T, addr, name string) *liveSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	s := &liveSession{name: name, conn: conn, frames: make(chan liveFrame, 64)}
+	s := &liveSession{name: name, conn: conn, frames: make(chan liveFrame, 64), done: make(chan struct{})}
+	t.Cleanup(func() {
+		close(s.done)
+		conn.Close()
+	})
 	go s.read()
 	if f := s.next(t); f.typ != 1 {
 		t.Fatalf("expected HELLO, got %+v", f)
@@ -157,7 +161,12 @@ func (s *liveSession) read() {
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
-		s.frames <- liveFrame{head[4], binary.BigEndian.Uint16(head[6:]), binary.BigEndian.Uint32(head[8:]), binary.BigEndian.Uint32(head[12:]), body}
+		f := liveFrame{head[4], binary.BigEndian.Uint16(head[6:]), binary.BigEndian.Uint32(head[8:]), binary.BigEndian.Uint32(head[12:]), body}
+		select {
+		case s.frames <- f:
+		case <-s.done:
+			return
+		}
 	}
 }
 

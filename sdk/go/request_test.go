@@ -11,7 +11,7 @@ import (
 	gateway "game-gateway/sdk/go"
 )
 
-// gatewayPost builds the request a gateway forwards, headers as SPEC'd.
+// gatewayPost builds the request a gateway forwards, with the given x-gateway-* headers.
 func gatewayPost(body string, headers map[string]string) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/game/2001", strings.NewReader(body))
 	r.Header.Set("Content-Type", "application/octet-stream")

@@ -438,6 +438,26 @@ describe('SDK across a gateway restart (a real gateway process)', () => {
     });
     await c.close();
   });
+
+  it('reconnects after the connection is lost without a KICK (the gateway process killed)', async () => {
+    const player = 'sdk-killed-player';
+    const c = await client(`tcp://127.0.0.1:${node.tcpPort}`, {
+      reconnect: { minMs: 50, maxMs: 200 },
+      onReconnect: (again) => again.call(1, player),
+    });
+    await c.call(1, player);
+    const disconnected = next(c, 'disconnect');
+    await node.stop('SIGKILL');
+    expect(await disconnected).toMatchObject({ kick: null, reconnecting: true });
+    const reconnected = next(c, 'reconnect', 15_000);
+    await node.restart();
+    const info = await reconnected;
+    expect((await node.api('GET', `/v1/players/${player}`)).body).toMatchObject({
+      online: true,
+      sessionId: info.hello.sessionId,
+    });
+    await c.close();
+  });
 });
 
 describe('SDK connection failures', () => {

@@ -96,19 +96,8 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, nil, err)
 		return
 	}
-	ctx := r.Context()
 	if req.Kind == KindEvent {
-		m.mu.RLock()
-		f := m.event
-		m.mu.RUnlock()
-		if f != nil {
-			onEvent := func(ctx context.Context, req *Request) (*Reply, error) { f(ctx, req); return nil, nil }
-			if _, err := call(ctx, onEvent, req); err != nil {
-				m.fail(w, req, err)
-				return
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
+		m.serveEvent(w, r.Context(), req)
 		return
 	}
 	h := m.lookup(req.Cmd)
@@ -116,12 +105,27 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, req, &RejectError{http.StatusNotFound, fmt.Sprintf("no handler for cmd %d", req.Cmd)})
 		return
 	}
-	reply, err := call(ctx, h, req)
+	reply, err := call(r.Context(), h, req)
 	if err != nil {
 		m.fail(w, req, err)
 		return
 	}
 	reply.Write(w)
+}
+
+// serveEvent runs the event handler, if any, and acknowledges the event.
+func (m *Mux) serveEvent(w http.ResponseWriter, ctx context.Context, req *Request) {
+	m.mu.RLock()
+	f := m.event
+	m.mu.RUnlock()
+	if f != nil {
+		onEvent := func(ctx context.Context, req *Request) (*Reply, error) { f(ctx, req); return nil, nil }
+		if _, err := call(ctx, onEvent, req); err != nil {
+			m.fail(w, req, err) // a panic: 500, so the gateway counts the event as failed
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (m *Mux) lookup(cmd uint32) HandlerFunc {

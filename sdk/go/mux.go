@@ -97,7 +97,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Kind == KindEvent {
-		m.serveEvent(w, r.Context(), req)
+		m.serveEvent(r.Context(), w, req)
 		return
 	}
 	h := m.lookup(req.Cmd)
@@ -114,7 +114,7 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveEvent runs the event handler, if any, and acknowledges the event.
-func (m *Mux) serveEvent(w http.ResponseWriter, ctx context.Context, req *Request) {
+func (m *Mux) serveEvent(ctx context.Context, w http.ResponseWriter, req *Request) {
 	m.mu.RLock()
 	f := m.event
 	m.mu.RUnlock()

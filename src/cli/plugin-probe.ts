@@ -8,6 +8,9 @@ import { PluginError } from '../plugins/plugin-error.js';
 import { BUNDLED_PLUGINS, loadPlugin } from '../plugins/plugin-loader.js';
 import type { Range } from './cmd-ranges.js';
 
+/** A setup still pending after this long fails the check instead of hanging it. */
+const SETUP_TIMEOUT_MS = 10_000;
+
 /** What one plugin registered during its setup. */
 export interface ProbedPlugin {
   name: string;
@@ -60,7 +63,7 @@ export async function probePlugins(
       };
       const gw = standIn(entry, probed, config, registry, log, closers);
       try {
-        await plugin.setup(gw, options);
+        await withTimeout(Promise.resolve(plugin.setup(gw, options)), SETUP_TIMEOUT_MS);
       } catch (err) {
         throw new PluginError(
           plugin.name,
@@ -127,4 +130,12 @@ function standIn(
     kick: async () => 0,
     player: async () => null,
   };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`setup did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,28 +1,30 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Address, GatewayConfig } from '../config/schema.js';
+import { type Address, apiTokens, type GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import type { Engine } from '../players/engine.js';
+import { type Scrapes, scrapesOf } from '../metrics/metrics-server.js';
 import { EngineUnavailableError } from '../players/engine-unavailable.js';
+import { groupNameProblem, playerIdProblem } from '../players/names.js';
+import type { PlayerService } from '../players/player-service.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
 import { ApiError, invalid } from './api-error.js';
-import { readBody } from './request-body.js';
-import { groupNameProblem } from '../players/names.js';
+import { closeAfterAnswer, createLimitedServer, type HttpLimits, httpLimits } from './http-limits.js';
+import { ClientAbortedError, readBody } from './request-body.js';
 import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
 
 /** What the API reads from the rest of the gateway. */
 export interface ApiDeps {
   config: GatewayConfig;
-  engine: Engine;
+  engine: PlayerService;
   metrics: GatewayMetrics;
   log: Logger;
   ready(): boolean;
   stats(): Record<string, unknown>;
 }
 
-type Handler = (req: IncomingMessage, params: string[], url: URL) => Promise<unknown>;
+type Handler = (req: IncomingMessage, params: string[], url: URL, res: ServerResponse) => Promise<unknown>;
 interface Route {
   pattern: RegExp;
   methods: Partial<Record<string, Handler>>;
@@ -31,23 +33,43 @@ interface Route {
 
 /** Results per player are listed only for pushes to at most this many players. */
 const MAX_RESULTS_LISTED = 100;
+/** Players one push may name (the JSON form's bound, also for the query form). */
+const MAX_PLAYERS = 100_000;
+
+/** A handler's result when it has written the answer itself (the metrics text). */
+const ANSWERED = Symbol('answered');
+
+/** Refusals after which the request body is not read: the connection closes (lingering). */
+const CLOSES_CONNECTION = new Set([401, 413]);
 
 /** The push and admin API of SPEC §5, plus /healthz, /readyz and /metrics. */
 export class ApiServer {
   private readonly server: Server;
   private readonly routes: Route[];
-  private readonly tokenDigest: Buffer | null;
+  private readonly limits: HttpLimits;
+  private readonly scrapes: Scrapes;
+  /** sha256 of every accepted token; empty: no token needed (loopback only, see config). */
+  private tokenDigests: Buffer[];
 
   constructor(
     private readonly address: Address,
     private readonly deps: ApiDeps,
   ) {
-    const token = deps.config.api.token;
-    this.tokenDigest = token === null ? null : sha256(`Bearer ${token}`);
+    this.tokenDigests = digests(apiTokens(deps.config.api));
+    this.limits = httpLimits(deps.config.api);
+    this.scrapes = scrapesOf(deps.metrics);
     this.routes = [
       { pattern: /^\/healthz$/, open: true, methods: { GET: async () => ({ status: 'ok' }) } },
       { pattern: /^\/readyz$/, open: true, methods: { GET: async () => this.readiness() } },
-      { pattern: /^\/metrics$/, methods: { GET: async () => new MetricsText(await deps.metrics.text()) } },
+      {
+        pattern: /^\/metrics$/,
+        methods: {
+          GET: async (_req, _p, _u, res) => {
+            await this.scrapes.serve(res);
+            return ANSWERED;
+          },
+        },
+      },
       { pattern: /^\/v1\/push$/, methods: { POST: (req, _p, url) => this.push(req, url) } },
       { pattern: /^\/v1\/broadcast$/, methods: { POST: (req) => this.broadcast(req) } },
       { pattern: /^\/v1\/groups\/([^/]+)\/push$/, methods: { POST: (req, p) => this.groupPush(req, p[0]) } },
@@ -62,13 +84,30 @@ export class ApiServer {
       { pattern: /^\/v1\/players\/([^/]+)$/, methods: { GET: (_req, p) => this.player(p[0]) } },
       { pattern: /^\/v1\/stats$/, methods: { GET: async () => deps.stats() } },
     ];
-    this.server = createServer((req, res) => {
-      this.dispatch(req, res).catch((err: Error) => {
-        deps.log.error({ err: err.message, url: req.url }, 'api handler failed');
-        send(res, 500, { error: 'internal', message: 'internal error' });
-      });
-    });
-    this.server.keepAliveTimeout = 65_000;
+    this.server = createLimitedServer(
+      this.limits,
+      (req, res) =>
+        this.dispatch(req, res).catch((err: Error) => {
+          if (err instanceof ClientAbortedError || req.destroyed) {
+            // The client went away mid-request: nothing to answer, nothing wrong here.
+            deps.log.debug({ err: err.message, url: req.url }, 'api client aborted');
+            return;
+          }
+          deps.log.error({ err: err.message, url: req.url }, 'api handler failed');
+          if (!res.headersSent) send(res, 500, { error: 'internal', message: 'internal error' });
+          else res.destroy();
+        }),
+      (reason) => deps.metrics.apiRejected.child(reason).inc(),
+    );
+  }
+
+  /**
+   * Replaces the accepted bearer tokens (SIGHUP: `api.tokens` rotation). Requests already
+   * authorized are not affected. An empty list is refused when the listener is not on a
+   * loopback address: the config check said the same at start.
+   */
+  setTokens(tokens: readonly string[]): void {
+    this.tokenDigests = digests(tokens);
   }
 
   listen(): Promise<BoundAddress> {
@@ -84,22 +123,23 @@ export class ApiServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://gateway');
-    const route = this.routes.find((r) => r.pattern.test(url.pathname));
     try {
+      const url = requestTarget(req.url);
+      const route = this.routes.find((r) => r.pattern.test(url.pathname));
+      // The token first: without it, 404 and 405 would list the routes to anyone.
+      if (route === undefined || !route.open) this.authorize(req);
       if (route === undefined) throw new ApiError(404, 'not_found', `no route ${url.pathname}`);
-      const handler = route.methods[req.method ?? 'GET'];
+      // HEAD is GET without the body (Node leaves the body out of a HEAD answer).
+      const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
+      const handler = route.methods[method];
       if (handler === undefined) {
-        res.setHeader('allow', Object.keys(route.methods).join(', '));
+        res.setHeader('allow', allowed(route));
         throw new ApiError(405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`);
       }
-      if (!route.open) this.authorize(req);
       const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodeSegment);
-      const out = await handler(req, params, url);
-      if (out instanceof MetricsText) {
-        res.writeHead(200, { 'content-type': this.deps.metrics.registry.contentType });
-        res.end(out.text);
-      } else if (out instanceof Unready) send(res, 503, out.body);
+      const out = await handler(req, params, url, res);
+      if (out === ANSWERED) return;
+      if (out instanceof Unready) send(res, 503, out.body);
       else send(res, 200, out);
     } catch (thrown) {
       // Shared state out of reach (Redis down): the request may succeed later, so 503.
@@ -108,18 +148,27 @@ export class ApiServer {
           ? new ApiError(503, 'engine_unavailable', `${thrown.message}; retry later`)
           : thrown;
       if (!(err instanceof ApiError)) throw err;
-      if (err.httpStatus === 413) res.setHeader('connection', 'close');
+      this.deps.metrics.apiRejected.child(err.code).inc();
+      // The body of a refused request is not read; the answer goes out, then the
+      // connection closes after a bounded lingering read (src/api/http-limits.ts).
+      if (CLOSES_CONNECTION.has(err.httpStatus)) closeAfterAnswer(req, res, this.limits);
       send(res, err.httpStatus, { error: err.code, message: err.message });
-      // A refused upload is not read further; the socket goes once the answer is out.
-      if (err.httpStatus === 413) res.on('finish', () => req.socket.destroy());
     }
   }
 
-  /** Bearer token check in constant time (digests have equal length whatever is sent). */
+  /**
+   * Bearer token check: the scheme is case-insensitive (RFC 9110); the token is compared
+   * with every accepted one, each in constant time (digests have equal length whatever
+   * is sent), and all of them are compared whatever matches, so timing tells nothing.
+   */
   private authorize(req: IncomingMessage): void {
-    if (this.tokenDigest === null) return;
-    const given = sha256(req.headers.authorization ?? '');
-    if (!timingSafeEqual(given, this.tokenDigest)) {
+    const accepted = this.tokenDigests;
+    if (accepted.length === 0) return;
+    const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    const given = sha256(m === null ? '' : m[1]);
+    let ok = false;
+    for (const digest of accepted) ok = timingSafeEqual(given, digest) || ok;
+    if (!ok || m === null) {
       throw new ApiError(401, 'unauthorized', 'missing or wrong "authorization: Bearer <api.token>"');
     }
   }
@@ -157,6 +206,13 @@ export class ApiServer {
     if ((req.headers['content-type'] ?? '').startsWith('application/octet-stream')) {
       players = (url.searchParams.get('players') ?? '').split(',').filter((p) => p.length > 0);
       if (players.length === 0) throw invalid('query parameter players must list at least one player');
+      if (players.length > MAX_PLAYERS)
+        throw invalid(`query parameter players lists over ${MAX_PLAYERS} players`);
+      // The same rule as the JSON form and the directives (src/players/names.ts).
+      players.forEach((p, i) => {
+        const problem = playerIdProblem(p);
+        if (problem !== undefined) throw invalid(`query parameter players, item ${i}: ${problem}`);
+      });
       const cmdText = url.searchParams.get('cmd');
       cmd = Number(cmdText);
       if (cmdText === null || !/^\d+$/.test(cmdText) || cmd > 0xffffffff) {
@@ -204,14 +260,12 @@ export class ApiServer {
   }
 
   private async player(id: string): Promise<unknown> {
+    const problem = playerIdProblem(id);
+    if (problem !== undefined) throw invalid(problem);
     const info = await this.deps.engine.player(id);
     if (info === null) throw new ApiError(404, 'not_found', `player ${id} is not known to this gateway`);
     return info;
   }
-}
-
-class MetricsText {
-  constructor(readonly text: string) {}
 }
 
 class Unready {
@@ -221,6 +275,30 @@ class Unready {
 function checkGroup(group: string): void {
   const problem = groupNameProblem(group);
   if (problem !== undefined) throw invalid(problem);
+}
+
+/**
+ * The path and query of a request target: origin form (`/v1/push?…`) or absolute form
+ * (`http://host/v1/push`); anything else (`*`, `http://[/x`) is a bad request, not a bug.
+ */
+function requestTarget(target: string | undefined): URL {
+  if (target !== undefined && (target.startsWith('/') || /^https?:\/\//i.test(target))) {
+    try {
+      return new URL(target, 'http://gateway');
+    } catch {
+      // fall through
+    }
+  }
+  throw invalid('malformed request target');
+}
+
+function allowed(route: Route): string {
+  const methods = Object.keys(route.methods);
+  return (methods.includes('GET') ? [...methods, 'HEAD'] : methods).join(', ');
+}
+
+function digests(tokens: readonly string[]): Buffer[] {
+  return tokens.map((t) => sha256(t));
 }
 
 function decodeSegment(s: string): string {

@@ -1,0 +1,123 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createLimitedServer, type HttpLimits } from '../api/http-limits.js';
+import type { Address } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import { type BoundAddress, listen } from '../transport/listen.js';
+import type { GatewayMetrics } from './metrics.js';
+
+/**
+ * Scrapes whose answer is being rendered or written at once, over every listener of a
+ * gateway; more get 503 at once. With connections answered one request at a time this
+ * bounds the copies of the text held for clients that do not read.
+ */
+export const MAX_CONCURRENT_SCRAPES = 8;
+
+/**
+ * Answers `GET /metrics`: concurrent scrapes share one rendering of the text (rendering
+ * walks every series on the event loop the players share), and at most
+ * MAX_CONCURRENT_SCRAPES are in progress.
+ */
+export class Scrapes {
+  private rendering: Promise<string> | null = null;
+  private active = 0;
+
+  constructor(private readonly metrics: GatewayMetrics) {}
+
+  async serve(res: ServerResponse): Promise<void> {
+    if (this.active >= MAX_CONCURRENT_SCRAPES) {
+      this.metrics.apiRejected.child('busy').inc();
+      const body = JSON.stringify({ error: 'busy', message: 'too many scrapes in progress; retry later' });
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
+      return;
+    }
+    this.active++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.active--;
+    };
+    res.once('finish', release);
+    res.once('close', release);
+    try {
+      const text = await this.text();
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The text of the rendering in progress, or a new one; never a stale one. */
+  private text(): Promise<string> {
+    this.rendering ??= this.metrics.text().finally(() => {
+      this.rendering = null;
+    });
+    return this.rendering;
+  }
+}
+
+const shared = new WeakMap<GatewayMetrics, Scrapes>();
+
+/** The one Scrapes of a gateway's metrics, shared by the API and `listen.metrics`. */
+export function scrapesOf(metrics: GatewayMetrics): Scrapes {
+  let s = shared.get(metrics);
+  if (s === undefined) {
+    s = new Scrapes(metrics);
+    shared.set(metrics, s);
+  }
+  return s;
+}
+
+/** `listen.metrics`: `/metrics` only, no token, the same limits as the API listener. */
+export class MetricsServer {
+  private readonly server: Server;
+
+  constructor(
+    private readonly address: Address,
+    metrics: GatewayMetrics,
+    limits: HttpLimits,
+    log: Logger,
+  ) {
+    const scrapes = scrapesOf(metrics);
+    this.server = createLimitedServer(
+      limits,
+      async (req, res) => {
+        try {
+          await route(req, res, scrapes);
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'metrics scrape failed');
+          if (!res.headersSent) res.writeHead(500).end();
+          else res.destroy();
+        }
+      },
+      (reason) => metrics.apiRejected.child(reason).inc(),
+    );
+  }
+
+  listen(): Promise<BoundAddress> {
+    return listen(this.server, this.address, 511);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+      // A scraper's keep-alive connection would hold close() open until it idles out.
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, scrapes: Scrapes): Promise<void> {
+  const path = (req.url ?? '').split('?')[0];
+  if (path !== '/metrics') {
+    res.writeHead(404).end();
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD' }).end();
+    return;
+  }
+  await scrapes.serve(res);
+}

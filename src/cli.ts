@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
+import { reloadApiTokens } from './api/token-reload.js';
 import { checkConfig } from './cli/check-config.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   const gateway = new Gateway({ config, baseDir });
   if (cluster.isWorker) offerMetricsToPrimary(gateway.metrics.registry);
   await gateway.start();
+  process.on('SIGHUP', () => reloadApiTokens(gateway.api, path, config, gateway.log));
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: string) => {

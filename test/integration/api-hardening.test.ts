@@ -5,7 +5,12 @@
  * targets, HEAD, the bearer scheme's case, several tokens, and one rule for player ids.
  * Everything goes through real sockets.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
@@ -404,4 +409,53 @@ describe('api.tokens (issue 12 item 3)', () => {
       await g.gateway.stop();
     }
   });
+});
+
+describe('SIGHUP reloads api.tokens in a real process (issue 12 item 3)', () => {
+  it('a new token list applies on kill -HUP; a bad file keeps the old one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-hup-'));
+    const path = join(dir, 'gateway.yaml');
+    const write = (tokens: string) =>
+      writeFileSync(path, `listen: { tcp: "127.0.0.1:0", api: "127.0.0.1:0" }\napi: { tokens: ${tokens} }\n`);
+    write('[old-token]');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--config', path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const logs: Array<Record<string, unknown>> = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('{')) logs.push(JSON.parse(line));
+    });
+    try {
+      await waitFor(() => logs.some((l) => l.msg === 'gateway listening'), 15_000);
+      const url = `http://${logs.find((l) => l.msg === 'gateway listening')!.api}/v1/stats`;
+      const status = async (token: string) =>
+        (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).status;
+      expect(await status('old-token')).toBe(200);
+      expect(await status('new-token')).toBe(401);
+
+      // Rotation: both for a while, then only the new one.
+      write('[old-token, new-token]');
+      child.kill('SIGHUP');
+      await waitFor(() => logs.filter((l) => l.msg === 'api tokens reloaded').length === 1);
+      expect([await status('old-token'), await status('new-token')]).toEqual([200, 200]);
+      write('[new-token]');
+      child.kill('SIGHUP');
+      await waitFor(() => logs.filter((l) => l.msg === 'api tokens reloaded').length === 2);
+      expect([await status('old-token'), await status('new-token')]).toEqual([401, 200]);
+
+      // A file that does not validate keeps the tokens in use, and says why.
+      writeFileSync(path, 'api: { tokens: [x], bogus: 1 }\n');
+      child.kill('SIGHUP');
+      await waitFor(() => logs.some((l) => l.msg === 'api tokens not reloaded; the old ones stay'));
+      expect(String(logs.find((l) => l.msg === 'api tokens not reloaded; the old ones stay')!.err)).toMatch(
+        /api\.bogus: unknown key/,
+      );
+      expect(await status('new-token')).toBe(200);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 30_000);
 });

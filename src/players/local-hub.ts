@@ -159,13 +159,13 @@ export class LocalHub {
   deliverEach(bindings: Iterable<Binding>, cmd: number, body: Buffer): number | Promise<number> {
     // Counted inline, not collected: a broadcast to every session allocates nothing per delivery.
     let written = 0;
-    let later: Array<Promise<Delivery>> | null = null;
+    const later: Array<Promise<Delivery>> = [];
     for (const b of bindings) {
       const r = this.deliver(b, cmd, body);
-      if (typeof r !== 'number') (later ??= []).push(r);
+      if (typeof r !== 'number') later.push(r);
       else if (r === Delivery.WRITTEN) written++;
     }
-    return later === null ? written : Promise.resolve(countWritten(later)).then((n) => written + n);
+    return later.length === 0 ? written : Promise.resolve(countWritten(later)).then((n) => written + n);
   }
 
   /**
@@ -198,11 +198,11 @@ export class LocalHub {
 /** How many of `writes` were WRITTEN; a promise only when some of them are. */
 export function countWritten(writes: ReadonlyArray<Delivery | Promise<Delivery>>): number | Promise<number> {
   let written = 0;
-  let later: Array<Promise<Delivery>> | null = null;
+  const later: Array<Promise<Delivery>> = [];
   for (const w of writes) {
-    if (typeof w !== 'number') (later ??= []).push(w);
+    if (typeof w !== 'number') later.push(w);
     else if (w === Delivery.WRITTEN) written++;
   }
-  if (later === null) return written;
+  if (later.length === 0) return written;
   return Promise.all(later).then((all) => written + all.filter((r) => r === Delivery.WRITTEN).length);
 }

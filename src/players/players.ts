@@ -94,31 +94,28 @@ export class Players implements PlayerService {
 
   async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
     const results: PushResult[] = new Array(players.length);
-    let away: number[] | null = null;
-    let held: Array<Promise<void>> | null = null;
+    // Indices of players this node cannot write to: the engine takes them.
+    const away: number[] = [];
+    const held: Array<Promise<void>> = [];
+    const settle = (i: number, d: Delivery): void => {
+      if (d === Delivery.NOT_HERE) away.push(i);
+      else results[i] = d === Delivery.WRITTEN ? 'delivered' : 'dropped';
+    };
     for (let i = 0; i < players.length; i++) {
       const b = this.hub.get(players[i]);
       const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, body);
-      if (typeof r !== 'number') {
-        (held ??= []).push(
-          r.then((d) => {
-            if (d === Delivery.NOT_HERE) (away ??= []).push(i);
-            else results[i] = d === Delivery.WRITTEN ? 'delivered' : 'dropped';
-          }),
-        );
-      } else if (r === Delivery.NOT_HERE) (away ??= []).push(i);
-      else results[i] = r === Delivery.WRITTEN ? 'delivered' : 'dropped';
+      if (typeof r === 'number') settle(i, r);
+      else held.push(r.then((d) => settle(i, d)));
     }
-    if (held !== null) await Promise.all(held);
-    if (away !== null) {
-      const indices: number[] = away;
+    if (held.length > 0) await Promise.all(held);
+    if (away.length > 0) {
       const rest = await this.engine.pushAway(
-        indices.map((i) => players[i]),
+        away.map((i) => players[i]),
         cmd,
         body,
         offline,
       );
-      for (let k = 0; k < indices.length; k++) results[indices[k]] = rest[k];
+      for (let k = 0; k < away.length; k++) results[away[k]] = rest[k];
     }
     this.countPushes('direct', results);
     return results;

@@ -2,8 +2,8 @@ import type { Directives } from '../backend/backend-call.js';
 import type { RequestResult } from '../metrics/metrics.js';
 import type { StatusCode } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
-import type { SessionBudget } from './session-budget.js';
 import type { Route } from './route-table.js';
+import type { SessionBudget } from './session-budget.js';
 
 const EMPTY = Buffer.alloc(0);
 

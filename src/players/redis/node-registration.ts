@@ -199,17 +199,25 @@ export class NodeRegistration {
     return true;
   }
 
-  private async reregister(b: Binding): Promise<void> {
-    const { cmd, keys, nodeId } = this.conn;
-    const reply = await cmd.gwRegisterBuffer(
-      keys.player(b.playerId),
-      keys.queue(b.playerId),
+  /** The keys and arguments the bind and register scripts share: whose record, held by which node and session. */
+  holderArgs(b: Binding): [string, string, string, string, string, string, string, string] {
+    const { keys, nodeId } = this.conn;
+    const { playerId } = b;
+    return [
+      keys.player(playerId),
+      keys.queue(playerId),
       keys.epoch,
       keys.prefix,
-      b.playerId,
+      playerId,
       nodeId,
       this.instance,
       b.session.id,
+    ];
+  }
+
+  private async reregister(b: Binding): Promise<void> {
+    const reply = await this.conn.cmd.gwRegisterBuffer(
+      ...this.holderArgs(b),
       b.state === 'bound' ? b.epoch : 0,
       b.seq,
       b.ceil,

@@ -112,19 +112,11 @@ export class RedisEngine implements Engine {
   }
 
   private async confirm(b: Binding): Promise<ReplayMessage[]> {
-    const { cmd, keys, nodeId } = this.conn;
     let reply: Awaited<ReturnType<ScriptCommands['gwBindBuffer']>>;
     try {
       if (!this.conn.connected) throw this.conn.unavailable('bind');
-      reply = await cmd.gwBindBuffer(
-        keys.player(b.playerId),
-        keys.queue(b.playerId),
-        keys.epoch,
-        keys.prefix,
-        b.playerId,
-        nodeId,
-        this.registration.instance,
-        b.session.id,
+      reply = await this.conn.cmd.gwBindBuffer(
+        ...this.registration.holderArgs(b),
         SEQ_BLOCK,
         this.registration.onlineTtlMs,
       );

@@ -35,9 +35,9 @@ const READ_RETRY_MAX_MS = 2_000;
  * The instances of one service, kept in step with etcd (SPEC §11).
  *
  * Contract: start() reads every key under the service's prefix, then watches the
- * prefix from the revision after that read. After a watch reconnect (etcd restarted,
- * a partition) it reads again and watches from there, so nothing changed meanwhile is
- * missed, even if etcd came back empty with its revisions reset. `ready` resolves after
+ * prefix from the revision after that read. When the watch is lost (etcd restarted, a
+ * partition) it reads again, retrying, and watches from there, so nothing changed
+ * meanwhile is missed, even if etcd came back empty with its revisions reset. `ready` resolves after
  * the first successful read (an empty service counts). While etcd is unreachable the
  * last known instances stay and reads are retried with backoff. A malformed record is
  * skipped, reported to onMalformed and logged; an instance whose record becomes
@@ -142,10 +142,9 @@ export class ServiceWatch {
   }
 
   private watchFrom(cycle: number, revision: string): void {
-    // The watcher attaches at once and reconnects by itself; create() would only wait for that.
+    // watcher() attaches at once; create() would only add a wait for its 'connected'.
     const watcher = this.etcd.watch().prefix(this.prefix).startRevision(revision).watcher();
     this.watcher = watcher;
-    let disconnected = false;
     watcher.on('data', (res) => {
       if (cycle !== this.cycle) return;
       for (const event of res.events) {
@@ -154,18 +153,15 @@ export class ServiceWatch {
       }
       this.publish();
     });
+    // A lost watch stream: read again and watch anew rather than wait for etcd3 to
+    // reconnect this watcher. The read retries with backoff while etcd is down, and, being
+    // a unary call, renews an expired auth token that a stream reconnect would keep using.
     watcher.on('disconnected', (err: Error) => {
-      if (cycle !== this.cycle || disconnected) return;
-      disconnected = true;
+      if (cycle !== this.cycle) return;
       this.log.warn(
         { service: this.service, err: err.message, kept: this.list.length },
         'registry: watch disconnected, keeping the last known instances',
       );
-    });
-    // The first 'connected' is the watch being created; any later one is a reconnect.
-    watcher.on('connected', () => {
-      if (cycle !== this.cycle || !disconnected) return;
-      this.log.info({ service: this.service }, 'registry: watch reconnected, reading the service again');
       void this.readThenWatch(1);
     });
     // A canceled watch (e.g. its revision was compacted): start over from a fresh read.
@@ -177,9 +173,9 @@ export class ServiceWatch {
   }
 
   /**
-   * Cancels the current watcher without waiting: while etcd is unreachable a cancel only
-   * completes after the reconnect, and a re-read must not wait for that. Its late events
-   * belong to an old cycle and are ignored.
+   * Cancels the current watcher without waiting (a cancel sent on a live stream waits for
+   * etcd's answer, and a re-read must not). Its late events belong to an old cycle and
+   * are ignored.
    */
   private dropWatcher(): void {
     const watcher = this.watcher;

@@ -325,7 +325,7 @@ describe('ServiceWatch', () => {
     // and the new watch (from the new revision) sees the one registered next.
     await etcd.restart({ empty: true });
     await waitFor('the re-read of the empty etcd', () => w.instances.length === 0);
-    expect(logged('registry: watch reconnected, reading the service again', { service })).toBe(true);
+    expect(logged('registry: service read again', { service })).toBe(true);
     expect(changes.at(-1)).toEqual([]);
     await registerInstance('kratos', service, 'c', 8033);
     await waitFor('the instance registered after the restart', () => w.instances.length === 1);
@@ -423,5 +423,60 @@ describe('ServiceRegistry (built from the config, as the gateway wires it)', () 
     await registry.close();
     expect(gauges).toEqual(['map=2', 'up=true', 'up=false']);
     await client.delete().prefix(recordKey('kratos', '/microservices', 'facade-map', ''));
+  });
+});
+
+describe('etcd with authentication (registry.etcd.username / password)', () => {
+  let authEtcd: EtcdServer;
+  let admin: Etcd3;
+
+  beforeAll(async () => {
+    // Auth tokens that expire after 1 s idle, so every reconnect below meets an expired one.
+    authEtcd = await EtcdServer.start(['--auth-token-ttl', '1']);
+    const setup = createEtcdClient({ endpoints: [authEtcd.url] });
+    await setup.role('root').create();
+    await setup.user('root').create('root-pw');
+    await setup.user('root').addRole('root');
+    await setup.auth.authEnable({});
+    setup.close();
+    admin = createEtcdClient({ endpoints: [authEtcd.url], username: 'root', password: 'root-pw' });
+  });
+
+  afterAll(async () => {
+    admin?.close();
+    await authEtcd?.stop();
+  });
+
+  it('registers and discovers, also after a restart with the auth token expired meanwhile', async () => {
+    const config = buildConfig({
+      node: { id: 'gw-auth' },
+      registry: {
+        etcd: { endpoints: [authEtcd.url], username: 'root', password: 'root-pw' },
+        layout: 'go-zero',
+        ttlSeconds: 2,
+      },
+      targets: { map: { discover: 'auth-map' } },
+    });
+    const registry = ServiceRegistry.fromConfig({ config, log })!;
+    registry.startDiscovery();
+    await registry.allRead;
+    expect(await registry.register(addresses)).toBe(true);
+    expect(await admin.get('game-gateway/gw-auth').string()).toBe('127.0.0.1:7102');
+
+    await admin.put('auth-map/1').value('127.0.0.1:8061');
+    await waitFor('the first instance', () => registry.instances('map').length === 1);
+    await sleep(1_500); // the tokens of both clients expire
+    await authEtcd.kill();
+    await authEtcd.restart();
+    await admin.put('auth-map/2').value('127.0.0.1:8062');
+    await waitFor('the instance put after the restart', () => registry.instances('map').length === 2);
+    await waitFor(
+      'the record in etcd',
+      async () => (await admin.get('game-gateway/gw-auth').string()) !== null,
+    );
+    await waitFor('registered', () => registry.registered);
+
+    await registry.close();
+    expect(await admin.get('game-gateway/gw-auth').string()).toBeNull();
   });
 });

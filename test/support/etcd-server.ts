@@ -27,6 +27,7 @@ export class EtcdServer {
   private constructor(
     readonly clientPort: number,
     readonly peerPort: number,
+    private readonly extraArgs: readonly string[],
   ) {
     this.dataDir = EtcdServer.newDataDir();
   }
@@ -40,8 +41,9 @@ export class EtcdServer {
     return this.child?.pid ?? null;
   }
 
-  static async start(): Promise<EtcdServer> {
-    const server = new EtcdServer(await freePort(), await freePort());
+  /** `args`: more etcd flags (e.g. `--auth-token-ttl 1`), kept for every restart. */
+  static async start(args: readonly string[] = []): Promise<EtcdServer> {
+    const server = new EtcdServer(await freePort(), await freePort(), args);
     await server.restart();
     return server;
   }
@@ -75,6 +77,7 @@ export class EtcdServer {
         `test=${peer}`,
         '--log-level',
         'error',
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );

@@ -70,7 +70,10 @@ const registry = z
   .strictObject({
     etcd: z
       .strictObject({
-        endpoints: z.array(z.url({ protocol: /^https?$/, error: 'expected http://host:port' })).min(1),
+        // Plain http only: the client speaks gRPC without TLS to etcd (no CA / cert keys yet).
+        endpoints: z
+          .array(z.url({ protocol: /^http$/, error: 'expected http://host:port (no TLS to etcd yet)' }))
+          .min(1),
         username: z.string().min(1).optional(),
         password: z.string().optional(),
       })

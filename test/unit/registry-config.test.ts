@@ -72,6 +72,10 @@ describe('registry config', () => {
     [{ registry: { etcd: { endpoints: [] } } }, /^registry\.etcd\.endpoints: /],
     [{ registry: { etcd: { endpoints: ['127.0.0.1:2379'] } } }, /^registry\.etcd\.endpoints\.0: /],
     [
+      { registry: { etcd: { endpoints: ['https://etcd:2379'] } } },
+      /^registry\.etcd\.endpoints\.0: expected http:\/\/host:port \(no TLS to etcd yet\)/,
+    ],
+    [
       { registry: { etcd: { ...etcd, username: 'gw' } } },
       /^registry\.etcd\.password: required with username/,
     ],

@@ -99,6 +99,14 @@ export class ServiceRegistry {
     return this.watches.get(target)?.instances ?? [];
   }
 
+  /** For GET /v1/stats: each discovered target's service name, whether it was read, its instances. */
+  stats(): Record<string, { service: string; read: boolean; instances: readonly Instance[] }> {
+    const out: Record<string, { service: string; read: boolean; instances: readonly Instance[] }> = {};
+    for (const [name, w] of this.watches)
+      out[name] = { service: w.service, read: w.hasRead, instances: w.instances };
+    return out;
+  }
+
   /** Starts every watch (initial read, then watch); see `ready` and `allRead`. */
   startDiscovery(): void {
     for (const w of this.watches.values()) w.start();

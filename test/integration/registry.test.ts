@@ -406,6 +406,9 @@ describe('ServiceRegistry (built from the config, as the gateway wires it)', () 
       'http://127.0.0.1:8042/game/{cmd}',
     ]);
     expect(seen).toEqual([['map', 2]]);
+    expect(registry.stats()).toEqual({
+      map: { service: 'facade-map', read: true, instances: registry.instances('map') },
+    });
 
     expect(
       await registry.register({ api: '127.0.0.1:7302', tcp: '127.0.0.1:7300', ws: null, metrics: null }),

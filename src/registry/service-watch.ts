@@ -37,11 +37,12 @@ const READ_RETRY_MAX_MS = 2_000;
  * Contract: start() reads every key under the service's prefix, then watches the
  * prefix from the revision after that read. When the watch is lost (etcd restarted, a
  * partition) it reads again, retrying, and watches from there, so nothing changed
- * meanwhile is missed, even if etcd came back empty with its revisions reset. `ready` resolves after
- * the first successful read (an empty service counts). While etcd is unreachable the
- * last known instances stay and reads are retried with backoff. A malformed record is
- * skipped, reported to onMalformed and logged; an instance whose record becomes
- * malformed is dropped. onChange is called only when the list actually changes.
+ * meanwhile is missed, even if etcd came back empty with its revisions reset. `ready`
+ * resolves after the first successful read (an empty service counts). While etcd is
+ * unreachable the last known instances stay and reads are retried with backoff. A
+ * malformed record is skipped, reported to onMalformed and logged; an instance whose
+ * record becomes malformed is dropped. onChange gets the first read's list, then every
+ * list that differs from the last one.
  */
 export class ServiceWatch {
   readonly service: string;

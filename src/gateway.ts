@@ -73,7 +73,12 @@ export class Gateway {
     this.log = options.logger ?? createLogger(config.log.level);
     this.metrics = new GatewayMetrics({ defaultMetrics: config.metrics.enabled });
     this.sessions = new SessionManager(config, this.metrics);
-    this.backends = new BackendClient(config.targets, config.node.id, this.log);
+    this.backends = new BackendClient(
+      config.targets,
+      config.node.id,
+      this.log,
+      config.limits.maxResponseBytes ?? config.limits.maxWriteBufferBytes,
+    );
     const eventsTarget =
       config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
     this.events =

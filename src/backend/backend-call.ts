@@ -1,8 +1,13 @@
 import type { Dispatcher } from 'undici';
 import type { BackendTarget } from './backend-target.js';
 
-/** How a backend call ended, as the forwarder needs it. */
-export const CallOutcome = { RESPONSE: 0, TIMEOUT: 1, UNAVAILABLE: 2 } as const;
+/**
+ * How a backend call ended, as the forward stage needs it. BAD_RESPONSE: the backend
+ * answered, but with what the gateway does not take (headers over the HTTP client's limit,
+ * a malformed response, a body over limits.maxResponseBytes) — the backend's fault, never
+ * a connect error, so it does not count toward the circuit breaker.
+ */
+export const CallOutcome = { RESPONSE: 0, TIMEOUT: 1, UNAVAILABLE: 2, BAD_RESPONSE: 3 } as const;
 export type CallOutcome = (typeof CallOutcome)[keyof typeof CallOutcome];
 
 /** The gateway directives a backend may set on a response (SPEC §4), read from its headers. */
@@ -45,9 +50,13 @@ export class BackendCall implements Dispatcher.DispatchHandler {
   private abortFn: ((err: Error) => void) | null = null;
   private done = false;
 
+  private received = 0;
+
   constructor(
     readonly target: BackendTarget,
     private readonly onDone: CallDone,
+    /** limits.maxResponseBytes: a body over it is not read further. */
+    private readonly maxBodyBytes: number,
   ) {
     this.deadline = Date.now() + target.timeoutMs;
   }
@@ -66,9 +75,15 @@ export class BackendCall implements Dispatcher.DispatchHandler {
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i];
       // Cheap pre-check on the first bytes: most headers are not ours.
-      if (name.length > 10 && (name[0] | 0x20) === 0x78 && name[1] === 0x2d) {
+      if (name.length === 14 && (name[0] | 0x20) === 0x63 && isContentLength(name)) {
+        if (Number(rawHeaders[i + 1].toString('latin1')) > this.maxBodyBytes) {
+          this.tooLarge();
+          return false;
+        }
+      } else if (name.length > 10 && (name[0] | 0x20) === 0x78 && name[1] === 0x2d) {
         const lower = name.toString('latin1').toLowerCase();
-        if (lower.startsWith(X_GATEWAY)) this.directive(lower, rawHeaders[i + 1].toString('latin1'));
+        // Player ids and group names are UTF-8 (Go writes header bytes as they are).
+        if (lower.startsWith(X_GATEWAY)) this.directive(lower, rawHeaders[i + 1].toString('utf8'));
       }
     }
     return true;
@@ -111,6 +126,12 @@ export class BackendCall implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.done) return false;
+    this.received += chunk.length;
+    if (this.received > this.maxBodyBytes) {
+      this.tooLarge();
+      return false;
+    }
     if (this.body === EMPTY) this.body = chunk;
     else {
       this.chunks ??= [this.body];
@@ -126,9 +147,24 @@ export class BackendCall implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    const code = (err as { code?: string }).code;
-    const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
-    this.finish(timedOut ? CallOutcome.TIMEOUT : CallOutcome.UNAVAILABLE, err);
+    const code = (err as { code?: string }).code ?? '';
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT')
+      this.finish(CallOutcome.TIMEOUT, err);
+    else if (BAD_RESPONSE_CODES.has(code) || code.startsWith('HPE_'))
+      this.finish(CallOutcome.BAD_RESPONSE, err);
+    else this.finish(CallOutcome.UNAVAILABLE, err);
+  }
+
+  /** The answer is over limits.maxResponseBytes: answered now, and the connection is dropped (undici discards it on abort). */
+  private tooLarge(): void {
+    const abort = this.abortFn;
+    this.chunks = null;
+    this.body = EMPTY;
+    this.finish(
+      CallOutcome.BAD_RESPONSE,
+      new ResponseTooLargeError(`answer over limits.maxResponseBytes (${this.maxBodyBytes} bytes)`),
+    );
+    abort?.(new Error('response too large'));
   }
 
   /** Refuses the call before it is sent: its target's circuit is open. */
@@ -155,6 +191,25 @@ export class BackendCall implements Dispatcher.DispatchHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** undici errors for a response it could not take (llhttp's own start with HPE_). */
+const BAD_RESPONSE_CODES = new Set([
+  'UND_ERR_HEADERS_OVERFLOW',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_INFO',
+]);
+
+const CONTENT_LENGTH = Buffer.from('content-length');
+
+function isContentLength(name: Buffer): boolean {
+  for (let i = 0; i < 14; i++) if ((name[i] | 0x20) !== CONTENT_LENGTH[i]) return false;
+  return true;
+}
+
+/** The error of a call whose answer was over limits.maxResponseBytes. */
+export class ResponseTooLargeError extends Error {
+  override name = 'ResponseTooLargeError';
+}
 
 /** The error of a call refused because its target's circuit is open. */
 export class CircuitOpenError extends Error {

@@ -34,6 +34,8 @@ export class BackendClient {
     config: GatewayConfig['targets'],
     private readonly nodeId: string,
     private readonly log: Logger,
+    /** limits.maxResponseBytes: how much of an answer body is read. */
+    private readonly maxResponseBytes: number,
   ) {
     for (const [name, t] of Object.entries(config)) {
       const target = new BackendTarget(name, t);
@@ -50,11 +52,15 @@ export class BackendClient {
    */
   call(target: BackendTarget, info: ForwardInfo, body: Buffer, onDone: CallDone): BackendCall {
     const list = this.heads.get(target)!;
-    const call = new BackendCall(target, (c) => {
-      this.unlink(list, c);
-      if (target.circuit !== null) this.record(target.circuit, c);
-      onDone(c);
-    });
+    const call = new BackendCall(
+      target,
+      (c) => {
+        this.unlink(list, c);
+        if (target.circuit !== null) this.record(target.circuit, c);
+        onDone(c);
+      },
+      this.maxResponseBytes,
+    );
     // Link at the tail: calls of one target share its timeout, so the list stays sorted.
     call.prev = list.tail;
     if (list.tail) list.tail.next = call;
@@ -79,7 +85,7 @@ export class BackendClient {
       'x-request-id',
       info.requestId,
     ];
-    if (info.playerId !== null) headers.push('x-gateway-player', info.playerId);
+    if (info.playerId !== null) headers.push('x-gateway-player', headerBytes(info.playerId));
     if (info.extraHeaders) headers.push(...info.extraHeaders);
     if (target.circuit !== null && !target.circuit.allow(Date.now())) {
       call.refuse();
@@ -97,7 +103,8 @@ export class BackendClient {
   private record(circuit: CircuitBreaker, call: BackendCall): void {
     if (call.error instanceof CircuitOpenError) return;
     const target = call.target.name;
-    if (call.outcome === CallOutcome.RESPONSE) {
+    // An answer the gateway refused (too large, malformed) still came from a backend that is up.
+    if (call.outcome === CallOutcome.RESPONSE || call.outcome === CallOutcome.BAD_RESPONSE) {
       if (circuit.reached()) this.log.warn({ target }, 'circuit closed: the backend answers again');
       return;
     }
@@ -134,4 +141,14 @@ export class BackendClient {
     clearInterval(this.sweepTimer);
     await Promise.all([...this.targets.values()].map((t) => t.close(graceMs)));
   }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * A header value as its UTF-8 bytes. undici writes header strings as latin1, one byte per
+ * char, so a UTF-8 player id is handed over as the latin1 string of its UTF-8 bytes.
+ */
+function headerBytes(value: string): string {
+  return NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
 }

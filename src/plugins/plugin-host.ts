@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { CmdSet, type CmdSpec } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
+import { groupNameProblem, playerIdProblem } from '../players/names.js';
 import type { PlayerService } from '../players/player-service.js';
 import type { LocalCmds } from '../request/route-table.js';
 import type { Session } from '../session/session.js';
@@ -216,14 +217,14 @@ export class PluginHost {
         if (typeof fn !== 'function') throw new TypeError(`addHook("${hook}", fn): fn must be a function`);
         (this.hooks[hook] as Array<HookEntry<typeof hook>>).push({ plugin: name, fn });
       },
-      push: (players, cmd, body, options) =>
-        service.push(list(players), cmd, toBody(body), options?.offline ?? true),
+      push: async (players, cmd, body, options) =>
+        service.push(ids(players), cmd, toBody(body), options?.offline ?? true),
       broadcast: (cmd, body) => service.broadcast(cmd, toBody(body)),
-      groupPush: (group, cmd, body) => service.groupPush(group, cmd, toBody(body)),
-      join: (group, players) => service.join(group, list(players)),
-      leave: (group, players) => service.leave(group, list(players)),
-      kick: (players, reason) => service.kick(list(players), reason ?? 'kicked'),
-      player: (playerId) => service.player(playerId),
+      groupPush: async (group, cmd, body) => service.groupPush(groupName(group), cmd, toBody(body)),
+      join: async (group, players) => service.join(groupName(group), ids(players)),
+      leave: async (group, players) => service.leave(groupName(group), ids(players)),
+      kick: async (players, reason) => service.kick(ids(players), reason ?? 'kicked'),
+      player: async (playerId) => service.player(ids(playerId)[0]),
     };
     return {
       gw,
@@ -234,6 +235,22 @@ export class PluginHost {
   }
 }
 
-function list(players: string | readonly string[]): readonly string[] {
-  return typeof players === 'string' ? [players] : players;
+/**
+ * Player ids as a list, each checked by the rule the API and backend directives follow
+ * (players/names.ts), so a plugin cannot make a player the API could not address.
+ * Called inside async functions: a bad id rejects the call with a TypeError naming it.
+ */
+function ids(players: string | readonly string[]): readonly string[] {
+  const list = typeof players === 'string' ? [players] : players;
+  for (const id of list) {
+    const problem = playerIdProblem(id);
+    if (problem !== undefined) throw new TypeError(`player id ${JSON.stringify(id)}: ${problem}`);
+  }
+  return list;
+}
+
+function groupName(group: string): string {
+  const problem = groupNameProblem(group);
+  if (problem !== undefined) throw new TypeError(`group ${JSON.stringify(group)}: ${problem}`);
+  return group;
 }

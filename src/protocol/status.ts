@@ -41,6 +41,7 @@ export type ErrorType =
   | 'rate_limited'
   | 'too_many_in_flight'
   | 'send_failed'
+  | 'invalid_directive'
   | 'internal'
   | 'plugin_error';
 

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
-import { type BackendCall, CallOutcome, CircuitOpenError } from '../backend/backend-call.js';
+import {
+  type BackendCall,
+  CallOutcome,
+  CircuitOpenError,
+  ResponseTooLargeError,
+} from '../backend/backend-call.js';
 import type { BackendClient } from '../backend/backend-client.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { Status, type StatusCode, statusRow } from '../protocol/status.js';
@@ -65,6 +70,10 @@ export class ForwardStage implements Stage {
     if (call.outcome === CallOutcome.TIMEOUT) {
       this.metrics.backendErrors.child(target, '0', 'timeout').inc();
       this.failed(req, call, Status.BACKEND_TIMEOUT);
+    } else if (call.outcome === CallOutcome.BAD_RESPONSE) {
+      const tooLarge = call.error instanceof ResponseTooLargeError;
+      this.metrics.backendErrors.child(target, '0', tooLarge ? 'response_too_large' : 'bad_response').inc();
+      this.failed(req, call, Status.BACKEND_ERROR, undefined, `backend ${target}: ${call.error?.message}`);
     } else if (call.outcome === CallOutcome.UNAVAILABLE) {
       const open = call.error instanceof CircuitOpenError;
       this.metrics.backendErrors.child(target, '0', open ? 'circuit_open' : 'connect_error').inc();
@@ -90,16 +99,19 @@ export class ForwardStage implements Stage {
     }
   }
 
-  private failed(req: ClientRequest, call: BackendCall, status: StatusCode, httpStatus?: number): void {
+  private failed(
+    req: ClientRequest,
+    call: BackendCall,
+    status: StatusCode,
+    httpStatus?: number,
+    message = httpStatus === undefined
+      ? undefined
+      : `backend ${call.target.name} answered HTTP ${httpStatus}`,
+  ): void {
     const target = call.target.name;
     const row = statusRow(status);
     this.metrics.error(row.errorType!);
-    req.fail(
-      status,
-      'error',
-      httpStatus === undefined ? undefined : `backend ${target} answered HTTP ${httpStatus}`,
-      httpStatus,
-    );
+    req.fail(status, 'error', message, httpStatus);
     // Timeouts, unreachable backends and 5xx are the operator's problem: error level.
     // A 4xx is the application saying no (a wrong password): debug only.
     // Refusals by an open circuit are logged once, when it opens (BackendClient).

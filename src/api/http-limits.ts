@@ -81,10 +81,12 @@ export function createLimitedServer(
     };
     res.once('finish', next);
     res.once('close', next);
-    handler(req, res).finally(() => {
-      // An answer the client does not read may not hold the connection for ever.
-      if (!done) stall = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
-    });
+    handler(req, res)
+      .catch(() => res.destroy())
+      .finally(() => {
+        // An answer the client does not read may not hold the connection for ever.
+        if (!done) stall = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
+      });
   };
   const server = createServer(
     {
@@ -148,7 +150,10 @@ const closing = new WeakSet<Socket>();
 export function closeAfterAnswer(req: IncomingMessage, res: ServerResponse, limits: HttpLimits): void {
   const socket = req.socket;
   res.setHeader('connection', 'close');
-  if (closing.has(socket)) return;
+  // Requests pipelined behind this one are not served: the next head ends the parse.
+  stopParsing(socket);
+  // A request read whole leaves nothing to discard: Node's own close is enough.
+  if (req.complete || closing.has(socket)) return;
   closing.add(socket);
   // Node ends a `connection: close` exchange with socket.destroySoon() once the answer
   // is flushed; linger instead.

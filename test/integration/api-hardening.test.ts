@@ -134,6 +134,15 @@ describe('pipelined floods (issue 11 item 1)', () => {
     expect(await metricValue('gateway_api_rejected_total', 'reason="pipelined"')).toBeGreaterThan(0);
   });
 
+  it('the same on the API port without the token (401, then the connection closes)', async () => {
+    const r = await flood(apiPort, '', 5_000);
+    console.log(
+      `API flood, no token: max PING RTT ${r.maxRtt.toFixed(1)} ms, RSS +${(r.rssGrowth / MiB).toFixed(1)} MiB, ${r.pongs} PONGs`,
+    );
+    expect(r.maxRtt).toBeLessThan(250);
+    expect(r.rssGrowth).toBeLessThan(150 * MiB);
+  });
+
   it('a few pipelined requests are answered, in order, one at a time', async () => {
     const s = await open(apiPort);
     let text = '';

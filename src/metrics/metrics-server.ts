@@ -3,7 +3,7 @@ import { createLimitedServer, type HttpLimits } from '../api/http-limits.js';
 import type { Address } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
-import type { GatewayMetrics } from './metrics.js';
+import { GatewayMetrics } from './metrics.js';
 
 /**
  * Scrapes whose answer is being rendered or written at once, over every listener of a
@@ -11,6 +11,13 @@ import type { GatewayMetrics } from './metrics.js';
  * bounds the copies of the text held for clients that do not read.
  */
 export const MAX_CONCURRENT_SCRAPES = 8;
+
+/** What a scrape renders, and where its refusals are counted. */
+export interface ScrapeSource {
+  text(): Promise<string>;
+  readonly contentType: string;
+  rejected(reason: 'busy' | 'pipelined' | 'max_connections'): void;
+}
 
 /**
  * Answers `GET /metrics`: concurrent scrapes share one rendering of the text (rendering
@@ -21,11 +28,16 @@ export class Scrapes {
   private rendering: Promise<string> | null = null;
   private active = 0;
 
-  constructor(private readonly metrics: GatewayMetrics) {}
+  constructor(private readonly source: ScrapeSource) {}
+
+  /** Counts a connection the listener turned away, where this source counts refusals. */
+  refused(reason: 'pipelined' | 'max_connections'): void {
+    this.source.rejected(reason);
+  }
 
   async serve(res: ServerResponse): Promise<void> {
     if (this.active >= MAX_CONCURRENT_SCRAPES) {
-      this.metrics.apiRejected.child('busy').inc();
+      this.source.rejected('busy');
       const body = JSON.stringify({ error: 'busy', message: 'too many scrapes in progress; retry later' });
       res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(body);
       return;
@@ -41,7 +53,7 @@ export class Scrapes {
     res.once('close', release);
     try {
       const text = await this.text();
-      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text);
+      res.writeHead(200, { 'content-type': this.source.contentType }).end(text);
     } catch (err) {
       release();
       throw err;
@@ -50,7 +62,7 @@ export class Scrapes {
 
   /** The text of the rendering in progress, or a new one; never a stale one. */
   private text(): Promise<string> {
-    this.rendering ??= this.metrics.text().finally(() => {
+    this.rendering ??= this.source.text().finally(() => {
       this.rendering = null;
     });
     return this.rendering;
@@ -63,23 +75,30 @@ const shared = new WeakMap<GatewayMetrics, Scrapes>();
 export function scrapesOf(metrics: GatewayMetrics): Scrapes {
   let s = shared.get(metrics);
   if (s === undefined) {
-    s = new Scrapes(metrics);
+    s = new Scrapes({
+      text: () => metrics.text(),
+      contentType: metrics.registry.contentType,
+      rejected: (reason) => metrics.apiRejected.child(reason).inc(),
+    });
     shared.set(metrics, s);
   }
   return s;
 }
 
-/** `listen.metrics`: `/metrics` only, no token, the same limits as the API listener. */
+/**
+ * `listen.metrics`: `/metrics` only, no token, the same limits as the API listener. Serves
+ * a gateway's metrics, or any other source (the `--workers` primary's summed registry).
+ */
 export class MetricsServer {
   private readonly server: Server;
 
   constructor(
     private readonly address: Address,
-    metrics: GatewayMetrics,
+    from: GatewayMetrics | ScrapeSource,
     limits: HttpLimits,
     log: Logger,
   ) {
-    const scrapes = scrapesOf(metrics);
+    const scrapes = from instanceof GatewayMetrics ? scrapesOf(from) : new Scrapes(from);
     this.server = createLimitedServer(
       limits,
       async (req, res) => {
@@ -91,7 +110,7 @@ export class MetricsServer {
           else res.destroy();
         }
       },
-      (reason) => metrics.apiRejected.child(reason).inc(),
+      (reason) => scrapes.refused(reason),
     );
   }
 

@@ -38,7 +38,10 @@ export class FrameDecoder {
   ) {
     // The gateway's sessions get at most MAX_FRAME_BYTES (the schema's bound); a client
     // decoding the gateway's answers may allow more, never more than one Buffer can hold.
-    const most = constants.MAX_LENGTH - 4;
+    // Node 20 caps a Buffer at 2^32 bytes, Node 22+ at 2^53 - 1: the bound is the smaller
+    // of the two, so the same maximum is accepted or refused on every supported Node (the
+    // length field is a u32 anyway).
+    const most = Math.min(constants.MAX_LENGTH, 2 ** 32) - 4;
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < MIN_LENGTH || maxFrameBytes > most) {
       throw new RangeError(`maxFrameBytes must be an integer from ${MIN_LENGTH} to ${most}`);
     }

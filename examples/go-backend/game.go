@@ -41,7 +41,9 @@ const StatusNoSuchPlayer = 1404
 
 const world = "world"
 
-var playerName = regexp.MustCompile(`^[\w-]{1,32}$`)
+// A player name is letters of any script, digits, _ or -: ids are UTF-8, and
+// the gateway carries them as such in headers and in its API.
+var playerName = regexp.MustCompile(`^[\p{L}\p{N}_-]{1,32}$`)
 
 type position struct {
 	X int `json:"x"`

@@ -33,6 +33,9 @@ func TestLoginBindsAndJoinsTheWorld(t *testing.T) {
 	if string(a.Reply.Body) != `{"player":"alice","position":{"x":0,"y":0}}` {
 		t.Fatalf("body %s", a.Reply.Body)
 	}
+	if a := gatewaytest.Serve(mux, gatewaytest.NewRequest(CmdLogin, "", []byte("玩家一号"))); a.Reply.Bind != "玩家一号" {
+		t.Fatalf("a name in another script: %d %+v", a.StatusCode, a.Reply)
+	}
 	if a := gatewaytest.Serve(mux, gatewaytest.NewRequest(CmdLogin, "", []byte("no spaces allowed"))); a.StatusCode != 401 {
 		t.Fatalf("bad name: got %d", a.StatusCode)
 	}

@@ -150,6 +150,17 @@ describe.skipIf(!hasGo)('the Go example backend behind a real gateway', () => {
     expect(unknown.body.toString()).toBe('no player nobody-here');
   });
 
+  it('player ids are UTF-8 end to end: bind header, API path, push JSON', async () => {
+    const from = await login('写信人');
+    const to = await login('玩家一号');
+    const player = await gw.api('GET', `/v1/players/${encodeURIComponent('玩家一号')}`);
+    expect(player.body).toMatchObject({ playerId: '玩家一号', online: true, sessionId: to.hello.sessionId });
+    const r = await from.request(Cmd.WHISPER, JSON.stringify({ to: '玩家一号', text: '你好' }));
+    expect(json(r)).toEqual({ to: '玩家一号', result: 'delivered' });
+    const got = await to.next((f) => f.type === FrameType.PUSH && f.cmd === Push.WHISPERED);
+    expect(json(got)).toEqual({ from: '写信人', text: '你好' });
+  });
+
   it('Reject and an unhandled cmd are BACKEND_REJECTED with their HTTP status', async () => {
     const c = await login('rejected');
     const bad = await c.request(Cmd.MOVE, 'north');

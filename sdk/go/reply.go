@@ -32,7 +32,8 @@ type Reply struct {
 	// Unbind ends the binding (logout); the connection stays open.
 	Unbind bool
 	// Join and Leave add the bound player to groups / remove it from them. Group
-	// names contain no commas or spaces.
+	// names are 1–128 characters without commas, control characters or
+	// whitespace at either end; the gateway refuses a directive naming another.
 	Join, Leave []string
 	// Close, when not empty, has the gateway send the RESPONSE and then KICK
 	// KICKED with this reason, and close the connection.

@@ -166,6 +166,9 @@ func TestStatsAndReady(t *testing.T) {
 	if err := c.Ready(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Health(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	draining, _ := stubAPI(t, 503, `{"status":"not_ready"}`)
 	var apiErr *gateway.APIError
 	if err := newClient(t, draining.URL).Ready(context.Background()); !errors.As(err, &apiErr) || apiErr.StatusCode != 503 || apiErr.Code != "not_ready" {

@@ -93,6 +93,9 @@ func TestLiveGateway(t *testing.T) {
 	if err := c.Ready(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	if n, err := c.Kick(ctx, []string{"live-b", "live-nobody"}, "live test"); err != nil || n != 1 {
 		t.Fatalf("kick: %d, %v", n, err)

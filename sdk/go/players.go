@@ -72,3 +72,9 @@ func (c *Client) Stats(ctx context.Context) (*Stats, error) {
 func (c *Client) Ready(ctx context.Context) error {
 	return c.call(ctx, http.MethodGet, "/readyz", nil, nil)
 }
+
+// Health returns nil while the node that answered runs (GET /healthz 200). Unlike
+// Ready, it stays nil while the node drains.
+func (c *Client) Health(ctx context.Context) error {
+	return c.call(ctx, http.MethodGet, "/healthz", nil, nil)
+}

@@ -12,6 +12,7 @@ import type { PlayerService } from './players/player-service.js';
 import type { Players } from './players/players.js';
 import { PluginHost } from './plugins/plugin-host.js';
 import { Status } from './protocol/status.js';
+import { ServiceRegistry } from './registry/service-registry.js';
 import { AdmissionStage, requestBurst } from './request/admission-stage.js';
 import { DirectivesStage } from './request/directives-stage.js';
 import { ForwardStage } from './request/forward-stage.js';
@@ -24,6 +25,7 @@ import type { Session, SessionHost } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
 import { TcpTransport } from './transport/tcp-transport.js';
+import { ListenerTls } from './transport/listener-tls.js';
 import { WsTransport } from './transport/ws-transport.js';
 
 export interface GatewayOptions {
@@ -59,9 +61,13 @@ export class Gateway {
   stageNames: readonly string[] = [];
 
   private readonly playersStore: Players;
+  /** The etcd registry (SPEC §11); null unless registry.etcd is set. */
+  private readonly registry: ServiceRegistry | null;
   private readonly events: LifecycleEvents | null;
   private readonly slots: RequestSlots;
   private readonly transports: Transport[] = [];
+  /** listen.tls: null when off. */
+  private readonly tls: ListenerTls | null;
   readonly api: ApiServer;
   private metricsServer: MetricsServer | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
@@ -73,12 +79,19 @@ export class Gateway {
     this.log = options.logger ?? createLogger(config.log.level);
     this.metrics = new GatewayMetrics({ defaultMetrics: config.metrics.enabled });
     this.sessions = new SessionManager(config, this.metrics);
+    this.tls = config.listen.tls === null ? null : new ListenerTls(config.listen.tls, this.metrics, this.log);
     this.backends = new BackendClient(
       config.targets,
       config.node.id,
       this.log,
       config.limits.maxResponseBytes ?? config.limits.maxWriteBufferBytes,
     );
+    this.registry = ServiceRegistry.fromConfig({
+      config,
+      log: this.log,
+      metrics: this.metrics,
+      onInstances: (target, instances) => this.backends.updateInstances(target, instances),
+    });
     const eventsTarget =
       config.events.target === null ? null : this.backends.targets.get(config.events.target)!;
     this.events =
@@ -113,7 +126,7 @@ export class Gateway {
       inFlight: () => this.slots.total,
       players: () => this.playersStore.counts(),
       offlineMessages: () => this.playersStore.counts().offlineMessages,
-      pools: () => [...this.backends.targets.values()].map((t) => ({ target: t.name, ...t.stats() })),
+      pools: () => this.backends.poolStats(),
     });
   }
 
@@ -127,9 +140,9 @@ export class Gateway {
     return this.slots.total;
   }
 
-  /** Ready: every listener is up, the engine is connected, and we are not draining. */
+  /** Ready: every listener is up, the engine is connected, every discovered target was read once, and we are not draining. */
   get ready(): boolean {
-    return this.state === 'running' && this.playersStore.ready;
+    return this.state === 'running' && this.playersStore.ready && (this.registry?.ready ?? true);
   }
 
   async start(): Promise<BoundAddresses> {
@@ -143,6 +156,8 @@ export class Gateway {
     }
     // Built now: the plugins' handlers and hooks are part of the request path.
     this.buildTransports(this.sessionHost(this.buildPipeline()));
+    // Discovery starts before the listeners; /readyz waits until each target was read once.
+    this.registry?.startDiscovery();
     const bound: BoundAddresses = { tcp: null, ws: null, api: '', metrics: null };
     try {
       for (const t of this.transports) bound[t.name] = format(await t.listen());
@@ -203,12 +218,28 @@ export class Gateway {
   private buildTransports(host: SessionHost): void {
     const { listen: at, limits } = this.config;
     const accept = this.sessions.acceptor(host);
-    if (at.tcp !== null) this.transports.push(new TcpTransport(listenAddress(at.tcp, 'listen.tcp'), accept));
+    const tls = (name: 'tcp' | 'ws') => this.tls?.for(name) ?? null;
+    if (at.tcp !== null) {
+      this.transports.push(new TcpTransport(listenAddress(at.tcp, 'listen.tcp'), accept, tls('tcp')));
+    }
     if (at.ws !== null) {
       this.transports.push(
-        new WsTransport(listenAddress(at.ws, 'listen.ws'), accept, { maxFrameBytes: limits.maxFrameBytes }),
+        new WsTransport(listenAddress(at.ws, 'listen.ws'), accept, {
+          maxFrameBytes: limits.maxFrameBytes,
+          tls: tls('ws'),
+        }),
       );
     }
+  }
+
+  /**
+   * SIGHUP: re-reads the listen.tls files; every TLS listener takes them for its next
+   * handshakes, open sessions stay. False (and logged) when TLS is off or a file is bad:
+   * the old certificate stays.
+   */
+  reloadTls(): boolean {
+    if (this.tls === null) return false;
+    return this.tls.reload();
   }
 
   private onLifecycle(event: 'online' | 'offline', playerId: string, session: Session): void {
@@ -222,6 +253,8 @@ export class Gateway {
    */
   async stop(): Promise<void> {
     if (this.state === 'draining' || this.state === 'stopped') return;
+    // The lease goes first (SPEC §11), so backends stop choosing this node before it drains.
+    await this.registry?.deregister();
     this.state = 'draining';
     this.log.info({ inFlight: this.slots.total, sessions: this.sessions.size }, 'draining');
     this.sessions.stopAccepting();
@@ -235,6 +268,7 @@ export class Gateway {
     await this.playersStore.stop();
     // Offline events of the sessions just closed are still on their way to events.target.
     await this.backends.close(1_000);
+    await this.registry?.close();
     this.state = 'stopped';
     this.log.info('stopped');
   }
@@ -267,6 +301,7 @@ export class Gateway {
         drop: this.metrics.requests.total({ result: 'drop' }),
       },
       ready: this.ready,
+      ...(this.registry === null ? {} : { targets: this.registry.stats() }),
     };
   }
 }

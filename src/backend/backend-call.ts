@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { BackendTarget } from './backend-target.js';
+import type { DeadlineNode } from './deadline-list.js';
 
 /**
  * How a backend call ended, as the forward stage needs it. BAD_RESPONSE: the backend
@@ -32,7 +33,7 @@ const X_GATEWAY = 'x-gateway-';
  * Calls are also nodes of their target's deadline list (oldest first), which a single
  * sweep walks to time out calls that waited too long, queued in the pool or not.
  */
-export class BackendCall implements Dispatcher.DispatchHandler {
+export class BackendCall implements Dispatcher.DispatchHandler, DeadlineNode {
   outcome: CallOutcome = CallOutcome.RESPONSE;
   statusCode = 0;
   body: Buffer = EMPTY;
@@ -41,9 +42,9 @@ export class BackendCall implements Dispatcher.DispatchHandler {
   readonly startedAt = performance.now();
   finishedAt = 0;
 
-  /** Deadline list links, owned by BackendClient. */
-  prev: BackendCall | null = null;
-  next: BackendCall | null = null;
+  /** Links of its endpoint's deadline list. */
+  prev: DeadlineNode | null = null;
+  next: DeadlineNode | null = null;
   readonly deadline: number;
 
   private chunks: Buffer[] | null = null;

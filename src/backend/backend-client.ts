@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
+import type { Instance } from '../registry/records.js';
 import { BackendCall, type CallDone, CallOutcome, CircuitOpenError } from './backend-call.js';
 import { BackendTarget } from './backend-target.js';
 import type { CircuitBreaker } from './circuit-breaker.js';
+import { DiscoveredTarget, FixedTarget, type Target } from './target.js';
 
 /** Fields of one forwarded request that become the SPEC §4 headers. */
 export interface ForwardInfo {
@@ -20,14 +22,18 @@ export interface ForwardInfo {
 /** How often the deadline sweep runs; a timeout fires at most this late. */
 const SWEEP_MS = 50;
 
+/** How long an endpoint that left the registry may take to finish the calls already sent to it. */
+const RETIRE_GRACE_MS = 30_000;
+
 /**
- * The targets and their pools, and the one place that sends HTTP requests to backends.
- * Owns a deadline list per target (calls in start order; all calls of a target share
- * its timeout, so the list is also in deadline order) swept by one timer.
+ * The targets and their endpoints' pools, and the one place that sends HTTP requests to
+ * backends. Each endpoint keeps a deadline list (calls in start order; all calls of an
+ * endpoint share its timeout, so the list is also in deadline order) swept by one timer.
  */
 export class BackendClient {
-  readonly targets = new Map<string, BackendTarget>();
-  private readonly heads = new Map<BackendTarget, { head: BackendCall | null; tail: BackendCall | null }>();
+  readonly targets = new Map<string, Target>();
+  /** Every endpoint with calls that may be in flight: those in use and those retiring. */
+  private readonly live = new Set<BackendTarget>();
   private readonly sweepTimer: NodeJS.Timeout;
 
   constructor(
@@ -38,9 +44,13 @@ export class BackendClient {
     private readonly maxResponseBytes: number,
   ) {
     for (const [name, t] of Object.entries(config)) {
-      const target = new BackendTarget(name, t);
-      this.targets.set(name, target);
-      this.heads.set(target, { head: null, tail: null });
+      if (t.url === undefined) {
+        this.targets.set(name, new DiscoveredTarget(name, t));
+        continue;
+      }
+      const endpoint = new BackendTarget(name, { ...t, url: t.url });
+      this.targets.set(name, new FixedTarget(name, endpoint));
+      this.live.add(endpoint);
     }
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweepTimer.unref();
@@ -51,21 +61,16 @@ export class BackendClient {
    * timeout (target.timeoutMs, counted from now, queueing included) or a connect error.
    */
   call(target: BackendTarget, info: ForwardInfo, body: Buffer, onDone: CallDone): BackendCall {
-    const list = this.heads.get(target)!;
     const call = new BackendCall(
       target,
       (c) => {
-        this.unlink(list, c);
+        target.deadlines.remove(c);
         if (target.circuit !== null) this.record(target.circuit, c);
         onDone(c);
       },
       this.maxResponseBytes,
     );
-    // Link at the tail: calls of one target share its timeout, so the list stays sorted.
-    call.prev = list.tail;
-    if (list.tail) list.tail.next = call;
-    else list.head = call;
-    list.tail = call;
+    target.deadlines.push(call);
 
     const headers = [
       'content-type',
@@ -118,19 +123,39 @@ export class BackendClient {
     }
   }
 
-  private unlink(list: { head: BackendCall | null; tail: BackendCall | null }, c: BackendCall): void {
-    if (c.prev) c.prev.next = c.next;
-    else if (list.head === c) list.head = c.next;
-    if (c.next) c.next.prev = c.prev;
-    else if (list.tail === c) list.tail = c.prev;
-    c.prev = c.next = null;
-  }
-
   private sweep(): void {
     const now = Date.now();
-    for (const list of this.heads.values()) {
-      while (list.head !== null && list.head.deadline <= now) list.head.expire();
+    for (const endpoint of this.live) endpoint.deadlines.expireUntil(now);
+  }
+
+  /**
+   * A discovered target's instances changed (the registry's new list): new instances get
+   * an endpoint at once; those that left get no new request and are closed once the calls
+   * already sent to them finish (at most RETIRE_GRACE_MS).
+   */
+  updateInstances(name: string, instances: readonly Instance[]): void {
+    const target = this.targets.get(name);
+    if (!(target instanceof DiscoveredTarget)) return;
+    const retired = target.update(instances);
+    for (const e of target.endpoints()) this.live.add(e);
+    for (const e of retired) {
+      this.log.info({ target: name, instance: e.instance, url: e.url }, 'instance left: draining its pool');
+      e.close(RETIRE_GRACE_MS).finally(() => this.live.delete(e));
     }
+  }
+
+  /** Pool use per target, summed over its endpoints (gateway_backend_pool_*). */
+  poolStats(): Array<{ target: string; pending: number; connected: number }> {
+    return [...this.targets.values()].map((t) => {
+      let pending = 0;
+      let connected = 0;
+      for (const e of t.endpoints()) {
+        const s = e.stats();
+        pending += s.pending;
+        connected += s.connected;
+      }
+      return { target: t.name, pending, connected };
+    });
   }
 
   /**
@@ -139,7 +164,7 @@ export class BackendClient {
    */
   async close(graceMs: number): Promise<void> {
     clearInterval(this.sweepTimer);
-    await Promise.all([...this.targets.values()].map((t) => t.close(graceMs)));
+    await Promise.all([...this.live].map((e) => e.close(graceMs)));
   }
 }
 

@@ -1,23 +1,39 @@
 import { Pool } from 'undici';
 import type { TargetConfig } from '../config/schema.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { DeadlineList } from './deadline-list.js';
+
+/** The pool and timing settings of a target, with the URL of one of its endpoints. */
+export type EndpointConfig = Pick<
+  TargetConfig,
+  'timeoutMs' | 'connections' | 'keepAliveMs' | 'circuitBreaker'
+> & {
+  readonly url: string;
+};
 
 /**
- * One named backend service: its URL (with the `{cmd}` placeholder split out once),
- * its timeout, its own undici connection pool and its circuit breaker.
+ * One endpoint of a named backend service — its fixed URL, or one discovered instance
+ * (`instance` is its registry id): the URL with the `{cmd}` placeholder split out once,
+ * the timeout, its own undici connection pool, its circuit breaker, and the deadline list
+ * of its calls in flight (oldest first; all share the timeout, so also deadline order).
  */
 export class BackendTarget {
   readonly pool: Pool;
+  /** The calls in flight, for the deadline sweep (BackendClient). */
+  readonly deadlines = new DeadlineList();
   /** Null when targets.<name>.circuitBreaker.failures is 0. */
   readonly circuit: CircuitBreaker | null;
   readonly timeoutMs: number;
+  readonly url: string;
   private readonly pathHead: string;
   private readonly pathTail: string | null;
 
   constructor(
     readonly name: string,
-    config: TargetConfig,
+    config: EndpointConfig,
+    readonly instance: string | null = null,
   ) {
+    this.url = config.url;
     const url = new URL(config.url.replaceAll('{cmd}', '__CMD__'));
     const path = url.pathname + url.search;
     const at = path.indexOf('__CMD__');
@@ -36,6 +52,11 @@ export class BackendTarget {
       // breaker counts) rather than a timeout. A healthy connect takes milliseconds.
       connectTimeout: Math.min(config.timeoutMs, 1_000),
     });
+  }
+
+  /** What a balancer tells endpoints apart by: the instance id (the target name for a fixed URL). */
+  get id(): string {
+    return this.instance ?? this.name;
   }
 
   /** The request path for `cmd`: the configured path with `{cmd}` replaced. */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { CallOutcome } from './backend-call.js';
 import type { BackendClient } from './backend-client.js';
-import type { BackendTarget } from './backend-target.js';
+import type { Target } from './target.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Events of one player waiting behind the one in flight; beyond this the oldest are dropped. */
@@ -30,7 +30,7 @@ export class LifecycleEvents {
   private readonly queues = new Map<string, PendingEvent[]>();
 
   constructor(
-    private readonly target: BackendTarget,
+    private readonly target: Target,
     private readonly backends: BackendClient,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,
@@ -58,8 +58,18 @@ export class LifecycleEvents {
 
   private post(playerId: string, e: PendingEvent): void {
     const requestId = `${this.nodeId}-event-${(this.next++).toString(36)}`;
+    const endpoint = this.target.pick(playerId);
+    if (endpoint === undefined) {
+      this.metrics.events.child(e.event, 'error').inc();
+      this.log.warn(
+        { requestId, event: e.event, playerId, target: this.target.name },
+        'lifecycle event failed: no instance',
+      );
+      this.postNext(playerId);
+      return;
+    }
     this.backends.call(
-      this.target,
+      endpoint,
       {
         cmd: 0,
         seq: 0,
@@ -86,11 +96,16 @@ export class LifecycleEvents {
             'lifecycle event failed',
           );
         }
-        const waiting = this.queues.get(playerId)!;
-        const following = waiting.shift();
-        if (following === undefined) this.queues.delete(playerId);
-        else this.post(playerId, following);
+        this.postNext(playerId);
       },
     );
+  }
+
+  /** Posts the player's next waiting event, if any. */
+  private postNext(playerId: string): void {
+    const waiting = this.queues.get(playerId)!;
+    const following = waiting.shift();
+    if (following === undefined) this.queues.delete(playerId);
+    else this.post(playerId, following);
   }
 }

@@ -38,10 +38,19 @@ export class ForwardStage implements Stage {
       return;
     }
     req.label = target.name;
-    req.forwarded = true;
     const { session } = req;
+    const endpoint = target.pick(session.playerId ?? session.id);
+    if (endpoint === undefined) {
+      // A discovered target with no instance registered: refused at once (SPEC §11).
+      this.metrics.backendErrors.child(target.name, '0', 'no_instance').inc();
+      this.metrics.error('backend_unavailable');
+      req.fail(Status.BACKEND_UNAVAILABLE, 'error', `no instance of ${target.name} is registered`);
+      reply(req);
+      return;
+    }
+    req.forwarded = true;
     this.backends.call(
-      target,
+      endpoint,
       {
         cmd: req.cmd,
         seq: req.seq,

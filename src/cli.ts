@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { reloadApiTokens } from './api/token-reload.js';
 import { checkConfig } from './cli/check-config.js';
+import { init } from './cli/init.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -21,6 +22,8 @@ usage:
       [--strict]                        plugins loaded and set up): the effective config
                                         as JSON on stdout; routes, warnings and
                                         "config OK" on stderr. --strict: exit 1 on warnings
+  game-gateway init [FILE]              write a commented starter config (every key at its
+                                        default, with its unit) to FILE, or to stdout
   game-gateway --version | --help
 `;
 
@@ -50,6 +53,7 @@ async function main(argv: string[]): Promise<number> {
     if (!path) throw new ConfigError('check-config needs a config file');
     return checkConfig(path, stdio, { strict: values.strict === true });
   }
+  if (command === 'init') return init(file, stdio);
   if (command !== undefined && command !== 'run') {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
@@ -61,7 +65,10 @@ async function main(argv: string[]): Promise<number> {
   const gateway = new Gateway({ config, baseDir });
   if (cluster.isWorker) offerMetricsToPrimary(gateway.metrics.registry);
   await gateway.start();
-  process.on('SIGHUP', () => reloadApiTokens(gateway.api, path, config, gateway.log));
+  process.on('SIGHUP', () => {
+    reloadApiTokens(gateway.api, path, config, gateway.log);
+    gateway.reloadTls();
+  });
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: string) => {

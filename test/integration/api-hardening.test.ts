@@ -161,18 +161,21 @@ describe('pipelined floods (issue 11 item 1)', () => {
 
 /**
  * Sends one oversized call at full speed over a raw socket and answers the status line
- * the client read, how much it wrote, and whether the server closed the connection.
+ * the client read, how much it wrote, and how long it took. The client reads its answer
+ * only once its whole body is written (to its kernel), as clients that send, then read;
+ * a reset while it is still writing fails the write and loses the unread answer.
  */
 function oversized(
   kind: 'json' | 'binary' | 'chunked',
   size: number,
   auth = true,
   pace: { chunk: number; everyMs: number } | null = null,
+  port = apiPort,
 ): Promise<{ status: string; written: number; ms: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     // Goes on sending after the server's FIN, as an uploader that does not watch for it.
-    const s = connect({ port: apiPort, host: '127.0.0.1', allowHalfOpen: true });
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     let written = 0;
     let response = '';
     let done = false;
@@ -197,7 +200,10 @@ function oversized(
         if (!ok) return;
       }
       if (!done && kind === 'chunked') s.write('0\r\n\r\n');
+      if (!done && written >= size) s.resume();
     };
+    // A fast sender reads once it is done writing; a slow one reads as it goes.
+    if (pace === null) s.pause();
     s.on('connect', () => {
       s.write(`POST ${path} HTTP/1.1\r\nhost: gw\r\n${authLine}content-type: ${type}\r\n${framing}\r\n`);
       if (kind === 'json') {
@@ -234,6 +240,23 @@ describe('lingering close after a refusal (issue 12 item 1, issue 11 item 6)', (
     expect(
       await metricValue('gateway_api_rejected_total', 'reason="payload_too_large"'),
     ).toBeGreaterThanOrEqual(40);
+  });
+
+  it('bodies larger than the kernel buffers (6–7 MiB) read their 413 too, with api.lingerBytes 16 MiB', async () => {
+    // Loopback buffers here swallow 3 MiB before the gateway's reset arrives, so the 2–3 MiB
+    // case passes even when the socket is destroyed at once; a body the buffers cannot hold
+    // shows the difference: without lingering every such client loses its 413.
+    const g = await startGateway(null, { api: { token: TOKEN, lingerBytes: 16 * MiB } }, 'silent');
+    try {
+      const port = Number(new URL(g.apiUrl).port);
+      const kinds = ['json', 'binary', 'chunked'] as const;
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => oversized(kinds[i % 3], 6 * MiB + i * 65_536, true, null, port)),
+      );
+      expect(results.map((r) => r.status.slice(0, 12))).toEqual(Array(12).fill('HTTP/1.1 413'));
+    } finally {
+      await g.gateway.stop();
+    }
   });
 
   it('unauthenticated oversized uploads read their 401', async () => {

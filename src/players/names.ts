@@ -33,7 +33,8 @@ export function groupNameProblem(name: string): string | undefined {
 function nameProblem(s: string, what: string, maxChars: number): string | undefined {
   if (typeof s !== 'string' || s.length === 0) return `${what} are non-empty strings`;
   // A code point is 1 or 2 UTF-16 units: count code points only when the units leave doubt.
-  if (s.length > maxChars && (s.length > maxChars * 2 || [...s].length > maxChars)) return `${what} are at most ${maxChars} characters`;
+  if (s.length > maxChars && (s.length > maxChars * 2 || [...s].length > maxChars))
+    return `${what} are at most ${maxChars} characters`;
   if (LONE_SURROGATE.test(s)) return `${what} must be valid UTF-8 (no lone surrogates)`;
   if (s.includes(',')) return `${what} must not contain commas`;
   if (CONTROL.test(s)) return `${what} must not contain control characters`;

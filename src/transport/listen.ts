@@ -20,7 +20,11 @@ export function listen(server: Server, at: Address, backlog = 4096): Promise<Bou
     const onError = (err: NodeJS.ErrnoException): void => {
       const reason = err.code === 'EADDRINUSE' ? 'address already in use' : err.message;
       const message = `${at.key ?? 'listen'}: cannot listen on ${where}: ${reason}`;
-      reject(at.key === undefined ? Object.assign(new Error(message), { code: err.code }) : new ConfigError(message));
+      reject(
+        at.key === undefined
+          ? Object.assign(new Error(message), { code: err.code })
+          : new ConfigError(message),
+      );
     };
     server.once('error', onError);
     server.listen({ host: at.host, port: at.port, backlog }, () => {

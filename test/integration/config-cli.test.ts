@@ -159,19 +159,18 @@ describe('bad configs stop the start naming the key (issue 11 item 8)', () => {
     expect(() => buildConfig(raw)).toThrow(message);
   });
 
-  it.each([
-    ['127.0.0.1'],
-    ['127.1.2.3'],
-    ['::1'],
-    ['0:0:0:0:0:0:0:1'],
-    ['localhost'],
-  ])('%s is loopback: no token needed', (host) => {
-    const api = host.includes(':') ? `[${host}]:7002` : `${host}:7002`;
-    expect(buildConfig({ listen: { api } }).listen.api).toBe(api);
-  });
+  it.each([['127.0.0.1'], ['127.1.2.3'], ['::1'], ['0:0:0:0:0:0:0:1'], ['localhost']])(
+    '%s is loopback: no token needed',
+    (host) => {
+      const api = host.includes(':') ? `[${host}]:7002` : `${host}:7002`;
+      expect(buildConfig({ listen: { api } }).listen.api).toBe(api);
+    },
+  );
 
   it('accepts the largest documented maxFrameBytes, several tokens, and a blank token as none', () => {
-    expect(buildConfig({ limits: { maxFrameBytes: 16 * 1024 * 1024 } }).limits.maxFrameBytes).toBe(16_777_216);
+    expect(buildConfig({ limits: { maxFrameBytes: 16 * 1024 * 1024 } }).limits.maxFrameBytes).toBe(
+      16_777_216,
+    );
     const c = buildConfig({ listen: { api: '0.0.0.0:7002' }, api: { token: 'a', tokens: ['b', 'c'] } });
     expect(c.api.tokens).toEqual(['b', 'c']);
     expect(buildConfig({ api: { token: '  ' } }).api.token).toBeNull();
@@ -212,10 +211,22 @@ describe('bad configs stop the start naming the key (issue 11 item 8)', () => {
   });
 
   it.each([
-    ['cluster.redis.url "not a url"', 'cluster: { engine: redis, redis: { url: "not a url" } }\n', /cluster\.redis\.url/],
+    [
+      'cluster.redis.url "not a url"',
+      'cluster: { engine: redis, redis: { url: "not a url" } }\n',
+      /cluster\.redis\.url/,
+    ],
     ['no client listener', 'listen: { tcp: null, ws: null, api: "127.0.0.1:0" }\n', /listen\.tcp/],
-    ['a blank token on 0.0.0.0', 'listen: { tcp: "127.0.0.1:0", api: "0.0.0.0:0" }\napi: { token: "   " }\n', /api\.token/],
-    ['credentials in a target url', 'targets: { a: { url: "http://u:p@127.0.0.1:1/" } }\n', /targets\.a\.url/],
+    [
+      'a blank token on 0.0.0.0',
+      'listen: { tcp: "127.0.0.1:0", api: "0.0.0.0:0" }\napi: { token: "   " }\n',
+      /api\.token/,
+    ],
+    [
+      'credentials in a target url',
+      'targets: { a: { url: "http://u:p@127.0.0.1:1/" } }\n',
+      /targets\.a\.url/,
+    ],
   ])('%s: exit 2 naming the key', (_name, yaml, key) => {
     const r = run(yaml);
     expect(r.status).toBe(2);

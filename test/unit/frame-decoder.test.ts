@@ -134,7 +134,8 @@ describe('lengths the decoder never allocates from (issue 11 item 2)', () => {
     const d = new FrameDecoder(MAX_FRAME_BYTES, (_t, _s, _c, _q, b) => {
       got = b;
     });
-    for (let off = 0; off < bytes.length; off += 1 << 20) expect(d.push(bytes.subarray(off, off + (1 << 20)))).toBeNull();
+    for (let off = 0; off < bytes.length; off += 1 << 20)
+      expect(d.push(bytes.subarray(off, off + (1 << 20)))).toBeNull();
     expect(got!.length).toBe(body.length);
     expect(d.idle).toBe(true);
     expect(d.push(Buffer.from([0, 0, 0, 12]))).toBeNull();

@@ -24,8 +24,8 @@ import type { Stage } from './request/stage.js';
 import type { Session, SessionHost } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
-import { TcpTransport } from './transport/tcp-transport.js';
 import { ListenerTls } from './transport/listener-tls.js';
+import { TcpTransport } from './transport/tcp-transport.js';
 import { WsTransport } from './transport/ws-transport.js';
 
 export interface GatewayOptions {
@@ -167,6 +167,7 @@ export class Gateway {
     } catch (err) {
       await this.closeListeners();
       await this.plugins.close();
+      await this.registry?.close();
       await this.playersStore.stop();
       throw err;
     }
@@ -177,6 +178,10 @@ export class Gateway {
       { node: this.config.node.id, ...bound, engine: this.playersStore.name },
       'gateway listening',
     );
+    // Registered once every listener is bound; it retries by itself while etcd is away.
+    this.registry
+      ?.register(bound)
+      .catch((err: Error) => this.log.error({ err: err.message }, 'registry: register failed'));
     return bound;
   }
 

@@ -158,6 +158,8 @@ export const configSchema = z.strictObject({
       /** Bucket size; null means twice requestsPerSecond. */
       requestBurst: positive.nullable().default(null),
       maxWriteBufferBytes: positive.default(1_048_576),
+      /** Largest backend answer body read; null means limits.maxWriteBufferBytes. */
+      maxResponseBytes: positive.nullable().default(null),
     })
     .prefault({}),
   api: z

@@ -9,6 +9,7 @@ import { EngineUnavailableError } from '../players/engine-unavailable.js';
 import { groupNameProblem, playerIdProblem } from '../players/names.js';
 import type { PlayerService } from '../players/player-service.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
+import type { ListenerTls } from '../transport/listener-tls.js';
 import { ApiError, invalid } from './api-error.js';
 import { closeAfterAnswer, createLimitedServer, type HttpLimits, httpLimits } from './http-limits.js';
 import { ClientAbortedError, readBody } from './request-body.js';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   log: Logger;
   ready(): boolean;
   stats(): Record<string, unknown>;
+  /** https (listen.tls); null or absent: http. */
+  tls?: ListenerTls | null;
 }
 
 type Handler = (req: IncomingMessage, params: string[], url: URL, res: ServerResponse) => Promise<unknown>;
@@ -76,6 +79,7 @@ export class ApiServer {
       {
         pattern: /^\/v1\/groups\/([^/]+)\/members$/,
         methods: {
+          GET: (_req, p) => this.listMembers(p[0]),
           PUT: (req, p) => this.members(req, p[0], 'join'),
           DELETE: (req, p) => this.members(req, p[0], 'leave'),
         },
@@ -98,6 +102,7 @@ export class ApiServer {
           else res.destroy();
         }),
       (reason) => deps.metrics.apiRejected.child(reason).inc(),
+      deps.tls ?? null,
     );
   }
 
@@ -252,6 +257,12 @@ export class ApiServer {
     checkGroup(group);
     const { players } = await this.json(req, membersBody);
     return { members: await this.deps.engine[op](group, players) };
+  }
+
+  private async listMembers(group: string): Promise<unknown> {
+    checkGroup(group);
+    const members = await this.deps.engine.members(group);
+    return { group, count: members.length, members };
   }
 
   private async kick(req: IncomingMessage): Promise<unknown> {

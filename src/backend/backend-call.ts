@@ -19,8 +19,8 @@ export interface Directives {
   join: string | null;
   leave: string | null;
   close: string | null;
-  /** Any other x-gateway-* header, for plugins (e.g. x-gateway-map). */
-  extra: Record<string, string> | null;
+  /** Any other x-gateway-* header, for plugins (e.g. x-gateway-map); empty when there is none. */
+  extra: Record<string, string>;
 }
 
 export type CallDone = (call: BackendCall) => void;
@@ -98,7 +98,7 @@ export class BackendCall implements Dispatcher.DispatchHandler, DeadlineNode {
       join: null,
       leave: null,
       close: null,
-      extra: null,
+      extra: {},
     };
     const d = this.directives;
     switch (name) {
@@ -121,7 +121,6 @@ export class BackendCall implements Dispatcher.DispatchHandler, DeadlineNode {
         d.close = value;
         break;
       default:
-        d.extra ??= {};
         d.extra[name] = value;
     }
   }

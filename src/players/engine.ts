@@ -65,6 +65,8 @@ export interface Engine {
   join(group: string, players: readonly string[]): Promise<number>;
   /** Removes players from `group`; returns the member count after. */
   leave(group: string, players: readonly string[]): Promise<number>;
+  /** The members of `group` (known players, online or not), in no particular order. */
+  members(group: string): Promise<string[]>;
   /** Kicks a player bound on another node with KICKED; returns 1 when it was online there. */
   kickAway(playerId: string, reason: string): Promise<number>;
   /** What is known of `playerId`; `local` is its binding on this node, if any. */

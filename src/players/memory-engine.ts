@@ -143,6 +143,10 @@ export class MemoryEngine implements Engine {
     return members.size;
   }
 
+  async members(group: string): Promise<string[]> {
+    return [...(this.groups.get(group) ?? [])].map((p) => p.id);
+  }
+
   /** One node: a player not bound here is bound nowhere. */
   async kickAway(): Promise<number> {
     return 0;

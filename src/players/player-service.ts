@@ -15,6 +15,8 @@ export interface PlayerService {
   join(group: string, players: readonly string[]): Promise<number>;
   /** Removes players from `group`; returns the member count after. */
   leave(group: string, players: readonly string[]): Promise<number>;
+  /** The members of `group`: known players, online or not. */
+  members(group: string): Promise<string[]>;
   /** KICK KICKED with `reason` to these players' sessions; returns how many were online. */
   kick(players: readonly string[], reason: string): Promise<number>;
   /** What is known of a player, or null when unknown. */

@@ -143,6 +143,10 @@ export class Players implements PlayerService {
     return this.engine.leave(group, players);
   }
 
+  members(group: string): Promise<string[]> {
+    return this.engine.members(group);
+  }
+
   /** Kicks the sessions of these players with KICKED, wherever they are; returns how many were online. */
   async kick(players: readonly string[], reason: string): Promise<number> {
     const kicked = await Promise.all(

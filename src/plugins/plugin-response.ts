@@ -53,7 +53,7 @@ export class PluginResponse implements ResponseContext {
       case 'x-gateway-close':
         return d.close ?? undefined;
       default:
-        return d.extra?.[key];
+        return Object.hasOwn(d.extra, key) ? d.extra[key] : undefined;
     }
   }
 }

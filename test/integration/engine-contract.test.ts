@@ -253,10 +253,12 @@ describe.each<EngineKind>(['local', 'redis'])('Engine contract: %s', (kind) => {
     const c = await nd.login(on);
     await knownOffline(nd, off);
     expect(await nd.players.join(g, [on, off, 'ghost'])).toBe(2);
+    expect((await nd.players.members(g)).sort()).toEqual([off, on].sort());
     expect(await nd.players.groupPush(g, 3, B('hi'))).toBe(1);
     expect(bodies(c.conn.take(FrameType.PUSH))).toEqual(['hi']);
     expect(await nd.players.player(off)).toMatchObject({ offlineQueued: 0 });
     expect(await nd.players.leave(g, [on])).toBe(1);
+    expect(await nd.players.members(g)).toEqual([off]);
     expect(await nd.players.groupPush(g, 3, B('again'))).toBe(0);
     expect(c.conn.take(FrameType.PUSH)).toEqual([]);
     expect(await nd.players.groupPush(fresh('empty'), 3, B('x'))).toBe(0);

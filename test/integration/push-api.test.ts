@@ -287,6 +287,14 @@ describe('groups: POST /v1/groups/{g}/push, PUT/DELETE members, x-gateway-join/l
     expect(put).toMatchObject({ status: 200, body: { members: 2 } });
     // Adding again changes nothing.
     expect((await api(gw, 'PUT', `/v1/groups/${g}/members`, { players: [a] })).body).toEqual({ members: 2 });
+    // GET lists them, online or not.
+    const listed = await api(gw, 'GET', `/v1/groups/${g}/members`);
+    expect(listed.status).toBe(200);
+    expect({ ...listed.body, members: [...listed.body.members].sort() }).toEqual({
+      group: g,
+      count: 2,
+      members: [a, b].sort(),
+    });
 
     // Only online members get a group push; offline members get nothing, not even cached.
     const r = await api(gw, 'POST', `/v1/groups/${g}/push`, { cmd: 31, data: b64('to the room') });

@@ -17,6 +17,8 @@ export class RedisConnection {
   readonly sub: Redis;
   readonly keys: RedisKeys;
   readonly nodeId: string;
+  /** cluster.redis.url with its password masked, for logs. */
+  readonly target: string;
   stopping = false;
   private lastErrorLogAt = 0;
 
@@ -28,6 +30,7 @@ export class RedisConnection {
     const { redis } = config.cluster;
     this.nodeId = config.node.id;
     this.keys = new RedisKeys(redis.keyPrefix);
+    this.target = masked(redis.url);
     const common: RedisOptions = {
       lazyConnect: true,
       connectTimeout: Math.max(1_000, 2 * redis.commandTimeoutMs),
@@ -79,4 +82,11 @@ export class RedisConnection {
     this.lastErrorLogAt = now;
     this.log.warn({ node: this.nodeId, op, err: (err as Error)?.message }, 'cluster engine: Redis error');
   }
+}
+
+/** The URL without its password (`redis://user:***@host:6379/2`). */
+function masked(url: string): string {
+  const u = new URL(url);
+  if (u.password !== '') u.password = '***';
+  return u.toString();
 }

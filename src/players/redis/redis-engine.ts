@@ -59,8 +59,9 @@ export class RedisEngine implements Engine {
 
   async start(): Promise<void> {
     const { cmd, sub, nodeId, log } = this.conn;
+    log.info({ node: nodeId, redis: this.conn.target }, 'cluster engine connecting to Redis');
     cmd.on('ready', () => {
-      log.info({ node: nodeId }, 'cluster engine connected to Redis');
+      log.info({ node: nodeId, redis: this.conn.target }, 'cluster engine connected to Redis');
       this.registration.register();
     });
     cmd.on('close', () => {
@@ -183,14 +184,25 @@ export class RedisEngine implements Engine {
   }
 
   join(group: string, players: readonly string[]): Promise<number> {
-    return this.members('join', group, players);
+    return this.membership('join', group, players);
   }
 
   leave(group: string, players: readonly string[]): Promise<number> {
-    return this.members('leave', group, players);
+    return this.membership('leave', group, players);
   }
 
-  private async members(op: 'join' | 'leave', group: string, players: readonly string[]): Promise<number> {
+  async members(group: string): Promise<string[]> {
+    if (!this.conn.connected) throw this.conn.unavailable('members');
+    const { cmd, keys } = this.conn;
+    try {
+      return await cmd.gwMembers(keys.group(group), keys.prefix, group);
+    } catch (err) {
+      this.conn.failed('members', err);
+      throw this.conn.unavailable('members');
+    }
+  }
+
+  private async membership(op: 'join' | 'leave', group: string, players: readonly string[]): Promise<number> {
     if (!this.conn.connected) throw this.conn.unavailable(op);
     const { cmd, keys } = this.conn;
     try {

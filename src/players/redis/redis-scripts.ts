@@ -299,6 +299,22 @@ end
 return redis.call('SCARD', KEYS[1])
 `;
 
+/**
+ * members — KEYS: group set. ARGV: prefix, group. The members that are still known (those
+ * whose record expired are removed on the way, as groupPush does).
+ */
+const MEMBERS = `
+local out = {}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HEXISTS', ARGV[1] .. 'p:' .. m, 'g:' .. ARGV[2]) == 1 then
+    out[#out + 1] = m
+  else
+    redis.call('SREM', KEYS[1], m)
+  end
+end
+return out
+`;
+
 /** leave — KEYS: group set. ARGV: prefix, group, players…. Returns the set's size. */
 const LEAVE = `
 for i = 3, #ARGV do
@@ -334,6 +350,7 @@ const SCRIPTS: Record<string, { numberOfKeys?: number; lua: string }> = {
   gwGroupPush: { numberOfKeys: 1, lua: GROUP_PUSH },
   gwJoin: { numberOfKeys: 1, lua: JOIN },
   gwLeave: { numberOfKeys: 1, lua: LEAVE },
+  gwMembers: { numberOfKeys: 1, lua: MEMBERS },
   gwInfo: { numberOfKeys: 2, lua: INFO },
 } as const;
 
@@ -354,6 +371,7 @@ export interface ScriptCommands {
   gwGroupPush: Call<string[]>;
   gwJoin: Call<number>;
   gwLeave: Call<number>;
+  gwMembers: Call<string[]>;
   gwInfo: Call<Reply[] | null>;
 }
 

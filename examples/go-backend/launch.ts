@@ -46,10 +46,12 @@ export interface GoBackend {
 
 export interface GoBackendOptions {
   port: number;
-  /** The gateway's API base URL(s), comma-separated. */
-  gatewayApi: string;
+  /** The gateway's API base URL(s), comma-separated; omitted with etcdEndpoints: found in etcd. */
+  gatewayApi?: string;
   token?: string;
+  /** Register as service `game` in this etcd (and find the gateways there). */
   etcdEndpoints?: string;
+  layout?: 'kratos' | 'go-zero';
   log?: (line: string) => void;
 }
 
@@ -57,9 +59,11 @@ export interface GoBackendOptions {
 export async function startGoBackend(binary: string, o: GoBackendOptions): Promise<GoBackend> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>) };
   env.PORT = String(o.port);
-  env.GATEWAY_API = o.gatewayApi;
+  if (o.gatewayApi) env.GATEWAY_API = o.gatewayApi;
+  else delete env.GATEWAY_API;
   if (o.token) env.GATEWAY_API_TOKEN = o.token;
   if (o.etcdEndpoints) env.ETCD_ENDPOINTS = o.etcdEndpoints;
+  if (o.layout) env.REGISTRY_LAYOUT = o.layout;
   const child = spawn(binary, [], { env, stdio: ['ignore', 'inherit', 'pipe'] });
   process.on('exit', () => child.kill('SIGKILL'));
   const lines: string[] = [];

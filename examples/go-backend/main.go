@@ -6,8 +6,9 @@
 //	GATEWAY_API        the gateway's API base URLs, comma-separated (default: from etcd
 //	                   when ETCD_ENDPOINTS is set, else http://127.0.0.1:7002)
 //	GATEWAY_API_TOKEN  the API's bearer token, when api.token is set
-//	ETCD_ENDPOINTS     when set, register as service "game" in etcd (kratos layout) and
-//	                   find the gateways there (service "game-gateway")
+//	ETCD_ENDPOINTS     when set, register as service "game" in etcd and find the
+//	                   gateways there (service "game-gateway")
+//	REGISTRY_LAYOUT    the etcd record layout: kratos (default) or go-zero
 package main
 
 import (
@@ -36,7 +37,7 @@ func main() {
 func run() error {
 	var etcd *registry.Config
 	if endpoints := os.Getenv("ETCD_ENDPOINTS"); endpoints != "" {
-		etcd = &registry.Config{Endpoints: strings.Split(endpoints, ",")}
+		etcd = &registry.Config{Endpoints: strings.Split(endpoints, ","), Layout: os.Getenv("REGISTRY_LAYOUT")}
 	}
 	addrs, err := gatewayAddrs(etcd)
 	if err != nil {

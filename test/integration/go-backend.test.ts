@@ -5,7 +5,7 @@
  * through the gateway's API; every directive is set by the SDK's Reply.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import {
 } from '../../examples/go-backend/launch.js';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { EtcdServer } from '../support/etcd-server.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { waitFor } from '../support/push-api.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -26,6 +27,11 @@ import { json, RawClient } from '../support/raw-client.js';
 const hasGo = goInstalled();
 if (!hasGo && process.env.CI) {
   throw new Error("`go` is missing: .ci/run installs Debian's golang-go package");
+}
+
+const hasEtcd = existsSync(process.env.ETCD_SERVER ?? '/usr/bin/etcd');
+if (!hasEtcd && process.env.CI) {
+  throw new Error("etcd is missing: .ci/run installs Debian's etcd-server package");
 }
 
 const Cmd = {
@@ -272,4 +278,92 @@ describe('npm run demo -- --backend go', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('apt-get install golang-go');
   }, 90_000);
+});
+
+/** The keys under `prefix` in the etcd at `url` (its v3 JSON gateway). */
+async function etcdKeys(url: string, prefix: string): Promise<string[]> {
+  const end = Buffer.from(prefix);
+  end[end.length - 1]++;
+  const res = await fetch(`${url}/v3/kv/range`, {
+    method: 'POST',
+    body: JSON.stringify({ key: Buffer.from(prefix).toString('base64'), range_end: end.toString('base64') }),
+  });
+  const body = (await res.json()) as { kvs?: Array<{ key: string }> };
+  return (body.kvs ?? []).map((kv) => Buffer.from(kv.key, 'base64').toString());
+}
+
+describe.skipIf(!hasGo || !hasEtcd)('the Go backend in etcd through sdk/go/registry', () => {
+  let etcd: EtcdServer;
+  let dir: string;
+  let binary: string;
+  beforeAll(async () => {
+    etcd = await EtcdServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'go-backend-etcd-'));
+    binary = buildGoBackend(dir);
+  }, 120_000);
+  afterAll(async () => {
+    await etcd?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each(['kratos', 'go-zero'] as const)(
+    '%s: the gateway discovers it, it finds the gateway, and its Close takes it out at once',
+    async (layout) => {
+      const prefix = layout === 'kratos' ? '/microservices' : '';
+      const gw = await GatewayProcess.start({
+        nodeId: `gw-${layout}`,
+        redisUrl: 'redis://unused',
+        keyPrefix: '',
+        backendUrl: 'http://unused',
+        extra: {
+          cluster: { engine: 'local' },
+          registry: {
+            etcd: { endpoints: [etcd.url] },
+            layout,
+            prefix,
+            ttlSeconds: 2,
+            service: 'game-gateway',
+          },
+          targets: { game: { discover: 'game', path: '/game/{cmd}', timeoutMs: 5_000 } },
+          routes: [{ cmds: '1000-2999', target: 'game' }],
+          auth: { required: true, anonymousCmds: [Cmd.LOGIN] },
+          events: { target: 'game' },
+        },
+      });
+      let backend: GoBackend | null = null;
+      try {
+        const gatewayPrefix = layout === 'kratos' ? '/microservices/game-gateway/' : 'game-gateway/';
+        await waitFor(
+          async () => (await etcdKeys(etcd.url, gatewayPrefix)).length === 1,
+          10_000,
+          'gateway record',
+        );
+        // No GATEWAY_API: the backend reads the gateway's record with registry.Lookup.
+        backend = await startGoBackend(binary, { port: await freePort(), etcdEndpoints: etcd.url, layout });
+        expect(backend.lines.some((l) => l.endsWith(`gateways from etcd: ${gw.apiUrl}`))).toBe(true);
+        const instances = async (): Promise<unknown[]> =>
+          (await gw.api('GET', '/v1/stats')).body.targets.game.instances;
+        await waitFor(async () => (await instances()).length === 1, 10_000, 'the backend discovered');
+
+        const c = await RawClient.connect(gw.tcpPort);
+        expect((await c.request(Cmd.LOGIN, `disc-${layout}`)).status).toBe(Status.OK);
+        expect((await c.request(Cmd.MOVE, JSON.stringify({ x: 1, y: 2 }))).status).toBe(Status.OK);
+        const moved = await c.next((f) => f.type === FrameType.PUSH && f.cmd === Push.MOVED);
+        expect(json(moved)).toEqual({ player: `disc-${layout}`, x: 1, y: 2 });
+        c.close();
+
+        // SIGTERM: the backend's Registration.Close revokes its lease before it stops serving.
+        await backend.close();
+        backend = null;
+        await waitFor(async () => (await instances()).length === 0, 10_000, 'the backend gone');
+        const late = await RawClient.connect(gw.tcpPort);
+        expect((await late.request(Cmd.LOGIN, 'late')).status).toBe(Status.BACKEND_UNAVAILABLE);
+        late.close();
+      } finally {
+        await backend?.close();
+        await gw.stop();
+      }
+    },
+    60_000,
+  );
 });

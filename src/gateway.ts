@@ -120,6 +120,7 @@ export class Gateway {
       log: this.log,
       ready: () => this.ready,
       stats: () => this.stats(),
+      tls: this.tls?.for('api') ?? null,
     });
     this.metrics.readGaugesFrom({
       sessions: () => ({ connected: this.sessions.connected, authed: this.sessions.authed }),
@@ -287,7 +288,13 @@ export class Gateway {
   }
 
   private async listenMetrics(at: Address): Promise<string> {
-    this.metricsServer = new MetricsServer(at, this.metrics, httpLimits(this.config.api), this.log);
+    this.metricsServer = new MetricsServer(
+      at,
+      this.metrics,
+      httpLimits(this.config.api),
+      this.log,
+      this.tls?.for('metrics') ?? null,
+    );
     return format(await this.metricsServer.listen());
   }
 

@@ -1,6 +1,15 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { GatewayConfig } from '../config/schema.js';
+import type { ListenerTls } from '../transport/listener-tls.js';
 
 /**
  * What bounds an HTTP listener of the gateway (the API and `listen.metrics`), so that no
@@ -54,12 +63,13 @@ interface Queue {
  * An HTTP server that answers the requests of one connection one at a time (the next is
  * not started before the previous answer is written, so a client that does not read
  * stalls only itself), holds at most MAX_PIPELINED_REQUESTS waiting per connection, caps
- * connections, and times out slow headers and slow requests.
+ * connections, and times out slow headers and slow requests. With `tls`: https.
  */
 export function createLimitedServer(
   limits: HttpLimits,
   handler: Handler,
   refused: (reason: ConnectionRefusal) => void,
+  tls: ListenerTls | null = null,
 ): Server {
   const queues = new WeakMap<Socket, Queue>();
   const run = (queue: Queue, req: IncomingMessage, res: ServerResponse): void => {
@@ -88,7 +98,8 @@ export function createLimitedServer(
         if (!done) stall = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
       });
   };
-  const server = createServer(
+  const server = httpOrHttps(
+    tls,
     {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
@@ -121,6 +132,12 @@ export function createLimitedServer(
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => refused('max_connections'));
   return server;
+}
+
+/** An http server, or an https one made through the listeners' TLS (listen.tls). */
+function httpOrHttps(tls: ListenerTls | null, options: ServerOptions, listener: RequestListener): Server {
+  if (tls === null) return createServer(options, listener);
+  return tls.serve((secure) => createHttpsServer({ ...options, ...secure }, listener)) as unknown as Server;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { CmdSpec } from '../config/cmd-set.js';
 import { loadConfigFile } from '../config/load.js';
 import type { GatewayConfig } from '../config/schema.js';
+import { readTlsFiles } from '../config/tls-files.js';
 import { createLogger } from '../logger.js';
 import { cmdRanges } from '../plugins/cmd-ranges.js';
 import { formatRanges, intersect, normalize, type Range, subtract } from './cmd-ranges.js';
@@ -42,6 +43,8 @@ export async function checkConfig(
   options: { env?: NodeJS.ProcessEnv; strict?: boolean } = {},
 ): Promise<number> {
   const { config, baseDir } = loadConfigFile(path, options.env ?? process.env);
+  // The gateway reads them before it listens; a bad one is the same exit 2 here.
+  if (config.listen.tls !== null) readTlsFiles(config.listen.tls);
   // Plugin logs during setup are diagnostics: warnings and up, to stderr.
   const plugins = await probePlugins(config, baseDir, createLogger('warn', process.stderr));
   const report = analyze(config, plugins);

@@ -103,6 +103,26 @@ const registry = z
   .transform((r) => ({ ...r, prefix: r.prefix ?? DEFAULT_PREFIX[r.layout] }))
   .prefault({});
 
+/** Listeners that TLS covers unless `listen.tls.plain` names them. */
+export const TLS_LISTENERS = ['tcp', 'ws', 'api', 'metrics'] as const;
+export type TlsListener = (typeof TLS_LISTENERS)[number];
+
+/** TLS on the listeners (docs/tls.md): off while listen.tls is null. */
+const listenTls = z
+  .strictObject({
+    /** PEM file paths; re-read on SIGHUP. */
+    cert: z.string().min(1),
+    key: z.string().min(1),
+    /** PEM CA file: clients must present a certificate it signed. */
+    ca: z.string().min(1).nullable().default(null),
+    /** A connection that has not finished the TLS handshake by then is closed (and counted). */
+    handshakeTimeoutMs: positive.default(10_000),
+    /** Listeners kept plain, e.g. [api, metrics] for an API and scrapes on loopback. */
+    plain: z.array(z.enum(TLS_LISTENERS)).default([]),
+  })
+  .nullable()
+  .default(null);
+
 export const configSchema = z.strictObject({
   node: z.strictObject({ id: z.string().min(1).default(`${hostname()}-${process.pid}`) }).prefault({}),
   listen: z
@@ -111,6 +131,7 @@ export const configSchema = z.strictObject({
       ws: address.nullable().default(null),
       api: address.default('127.0.0.1:7002'),
       metrics: address.nullable().default(null),
+      tls: listenTls,
     })
     .prefault({}),
   targets: z

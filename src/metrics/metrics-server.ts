@@ -3,6 +3,7 @@ import { createLimitedServer, type HttpLimits } from '../api/http-limits.js';
 import type { Address } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
+import type { ListenerTls } from '../transport/listener-tls.js';
 import { GatewayMetrics } from './metrics.js';
 
 /**
@@ -97,6 +98,7 @@ export class MetricsServer {
     from: GatewayMetrics | ScrapeSource,
     limits: HttpLimits,
     log: Logger,
+    tls: ListenerTls | null = null,
   ) {
     const scrapes = from instanceof GatewayMetrics ? scrapesOf(from) : new Scrapes(from);
     this.server = createLimitedServer(
@@ -111,6 +113,7 @@ export class MetricsServer {
         }
       },
       (reason) => scrapes.refused(reason),
+      tls,
     );
   }
 

@@ -87,6 +87,12 @@ export class GatewayMetrics {
     'API and metrics listener calls refused, by reason: unauthorized, payload_too_large, invalid_request, not_found, method_not_allowed, pipelined, max_connections, busy.',
     ['reason'],
   );
+  /** TLS listeners (src/transport/listener-tls.ts): connections closed before their handshake finished. */
+  readonly tlsHandshakeErrors = new CounterFamily(
+    'gateway_tls_handshake_errors_total',
+    'TLS connections closed before their handshake finished, by reason: timeout (listen.tls.handshakeTimeoutMs), error (no TLS, an old version, no or a bad client certificate, a reset).',
+    ['reason'],
+  );
   readonly events = new CounterFamily('gateway_events_total', 'Lifecycle events posted to events.target.', [
     'event',
     'result',
@@ -156,6 +162,7 @@ export class GatewayMetrics {
       this.kicks,
       this.connectionsRejected,
       this.apiRejected,
+      this.tlsHandshakeErrors,
       this.events,
       this.heartbeatTimeoutsFamily,
       this.bytesInFamily,

@@ -1,7 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Address } from '../config/schema.js';
 import type { AcceptHandler, Connection, ConnectionEvents, Transport } from './connection.js';
 import { type BoundAddress, listen } from './listen.js';
+import type { ListenerTls } from './listener-tls.js';
 
 const KEEPALIVE_INITIAL_DELAY_MS = 30_000;
 
@@ -31,7 +33,11 @@ class TcpConnection implements Connection {
   }
 }
 
-/** The TCP acceptor: frames back to back on a byte stream; no-delay and keep-alive on. */
+/**
+ * The TCP acceptor: frames back to back on a byte stream; no-delay and keep-alive on.
+ * With `tls`, the stream is TLS over TCP and a connection is accepted once its handshake
+ * is done (a TLSSocket is a Socket: the connection and the session are the same).
+ */
 export class TcpTransport implements Transport {
   readonly name = 'tcp';
   private readonly server: Server;
@@ -39,13 +45,14 @@ export class TcpTransport implements Transport {
   constructor(
     private readonly address: Address,
     onAccept: AcceptHandler,
+    tls: ListenerTls | null = null,
   ) {
-    this.server = createServer({
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS,
-    });
-    this.server.on('connection', (socket: Socket) => {
+    const options = { noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_INITIAL_DELAY_MS };
+    this.server =
+      tls === null
+        ? createServer(options)
+        : tls.serve((secure) => createTlsServer({ ...options, ...secure }));
+    this.server.on(tls === null ? 'connection' : 'secureConnection', (socket: Socket) => {
       // A reset from the peer arrives as 'error' then 'close'; the session acts on 'close'.
       socket.on('error', noop);
       const connection = new TcpConnection(socket);

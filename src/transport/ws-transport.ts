@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Address } from '../config/schema.js';
 import type { AcceptHandler, Connection, ConnectionEvents, Transport } from './connection.js';
 import { type BoundAddress, listen } from './listen.js';
+import type { ListenerTls } from './listener-tls.js';
 
 const KEEPALIVE_INITIAL_DELAY_MS = 30_000;
 /** The SPEC §3 length field: the frame is this many bytes plus the field itself. */
@@ -13,8 +15,10 @@ const LENGTH_FIELD_BYTES = 4;
 export interface WsTransportOptions {
   /** limits.maxFrameBytes: a message may hold one frame of at most this length (+4 bytes). */
   maxFrameBytes: number;
-  /** A TCP connection that has not completed the upgrade by then is destroyed. */
+  /** A TCP connection that has not completed the upgrade by then is destroyed (with TLS: counted from the TLS handshake's end). */
   handshakeTimeoutMs?: number;
+  /** wss: the upgrade is read from TLS connections once their handshake is done. */
+  tls?: ListenerTls | null;
 }
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -100,8 +104,12 @@ export class WsTransport implements Transport {
       maxPayload: options.maxFrameBytes + LENGTH_FIELD_BYTES,
       clientTracking: false,
     });
-    this.server = createServer(upgradeRequired);
-    this.server.on('connection', (socket: Socket) => {
+    const tls = options.tls ?? null;
+    this.server =
+      tls === null
+        ? createServer(upgradeRequired)
+        : (tls.serve((secure) => createHttpsServer(secure, upgradeRequired)) as unknown as Server);
+    this.server.on(tls === null ? 'connection' : 'secureConnection', (socket: Socket) => {
       socket.setNoDelay(true);
       socket.setKeepAlive(true, KEEPALIVE_INITIAL_DELAY_MS);
       const timer = setTimeout(() => socket.destroy(), handshakeTimeoutMs);

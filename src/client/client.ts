@@ -229,6 +229,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
           WebSocket: this.options.WebSocket,
           maxIncomingFrameBytes: this.options.maxIncomingFrameBytes ?? DEFAULTS.maxIncomingFrameBytes,
           signal: abort.signal,
+          ca: this.options.ca,
         },
       ).then(
         (s) => {

@@ -44,21 +44,26 @@ export interface OpenOptions {
   maxIncomingFrameBytes: number;
   /** Aborting it destroys the socket, opening or open. */
   signal?: AbortSignal;
+  /** tls:// and wss:// in Node: the CA(s) the gateway's certificate must chain to, PEM; default: Node's list. */
+  ca?: string | Uint8Array;
 }
 
 /** How long close() waits for the peer before destroying the socket. */
 const CLOSE_LINGER_MS = 1_000;
 
-/** Opens `tcp://host:port` (Node only) or `ws(s)://host:port/path`; resolves once open. */
+/** Opens `tcp://` or `tls://host:port` (Node only) or `ws(s)://host:port/path`; resolves once open. */
 export function openSocket(url: URL, events: FrameSocketEvents, options: OpenOptions): Promise<FrameSocket> {
   switch (url.protocol) {
     case 'ws:':
     case 'wss:':
       return openWebSocket(url, events, options);
     case 'tcp:':
+    case 'tls:':
       return openTcp(url, events, options);
     default:
-      return Promise.reject(new Error(`unsupported URL scheme "${url.protocol}" (use tcp:// or ws://)`));
+      return Promise.reject(
+        new Error(`unsupported URL scheme "${url.protocol}" (use tcp://, tls://, ws:// or wss://)`),
+      );
   }
 }
 
@@ -77,8 +82,12 @@ async function openWebSocket(
   options: OpenOptions,
 ): Promise<FrameSocket> {
   const Ctor = await webSocketConstructor(options.WebSocket);
-  // The third argument is read by `ws` only (browsers ignore it): frames are binary and small.
-  const ws = new Ctor(url.href, [], { perMessageDeflate: false });
+  // The third argument is read by `ws` only (browsers ignore it): frames are binary and
+  // small; `ca` is for wss:// (a browser trusts what the system trusts).
+  const ws = new Ctor(url.href, [], {
+    perMessageDeflate: false,
+    ...(options.ca === undefined ? {} : { ca: pem(options.ca) }),
+  });
   ws.binaryType = 'arraybuffer';
   let open = false;
   let closed = false;
@@ -143,21 +152,34 @@ async function openWebSocket(
   return socket;
 }
 
-/** node:net's surface used here, typed locally so nothing from Node is imported at top level. */
+/** node:net's and node:tls's surface used here, typed locally so nothing from Node is imported at top level. */
 type NetModule = typeof import('node:net');
+type TlsModule = typeof import('node:tls');
 
 async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions): Promise<FrameSocket> {
   const isNode =
     typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node ===
     'string';
-  if (!isNode) throw new Error('tcp:// works in Node only; browsers use ws:// or wss://');
+  const secure = url.protocol === 'tls:';
+  if (!isNode) throw new Error(`${url.protocol}// works in Node only; browsers use ws:// or wss://`);
   // A variable specifier keeps browser bundlers from trying to resolve node:net.
-  const specifier = 'node:net';
-  const net = (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier)) as NetModule;
+  const specifier = secure ? 'node:tls' : 'node:net';
+  const mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port);
-  if (!host || !port) throw new Error(`tcp URL needs a host and a port: ${url.href}`);
-  const tcp = net.connect({ host, port, noDelay: true });
+  if (!host || !port) throw new Error(`${url.protocol}// URL needs a host and a port: ${url.href}`);
+  // tls: the certificate is checked against `ca` (else Node's CAs) and the URL's host.
+  const tcp = secure
+    ? (mod as TlsModule)
+        .connect({
+          host,
+          port,
+          servername: isIp(host) ? undefined : host,
+          ...(options.ca === undefined ? {} : { ca: pem(options.ca) }),
+        })
+        .setNoDelay(true)
+    : (mod as NetModule).connect({ host, port, noDelay: true });
+  const connected = secure ? 'secureConnect' : 'connect';
   const reader = new FrameReader(options.maxIncomingFrameBytes);
   let open = false;
   let failure: Error | null = null;
@@ -173,7 +195,7 @@ async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions
     }
   });
   await new Promise<void>((resolve, reject) => {
-    tcp.once('connect', () => {
+    tcp.once(connected, () => {
       open = true;
       resolve();
     });
@@ -202,6 +224,15 @@ async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions
       tcp.destroy();
     },
   };
+}
+
+function pem(ca: string | Uint8Array): string {
+  return typeof ca === 'string' ? ca : new TextDecoder().decode(ca);
+}
+
+/** An IP literal gets no SNI (RFC 6066); Node checks the certificate's IP SANs for it. */
+function isIp(host: string): boolean {
+  return host.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Lets Node exit while the timer is pending (browsers' timers are plain numbers). */

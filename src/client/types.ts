@@ -98,6 +98,11 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Largest frame accepted from the gateway on tcp://; default 64 MiB. */
   maxIncomingFrameBytes?: number;
+  /**
+   * tls:// and wss:// in Node: the CA certificate(s), PEM, that the gateway's certificate
+   * must chain to (a private CA); default: Node's list. Browsers use the system's.
+   */
+  ca?: string | Uint8Array;
 }
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { GATEWAY_DEFAULT_REQUESTS_PER_SECOND, LOAD_DEFAULTS, type LoadOptions, parseMix } from './run.js';
 
@@ -6,8 +7,10 @@ mix for a while, print a progress line each second and a summary.
 
 usage: game-gateway-load --url URL [options]
 
-  -u, --url URL             tcp://host:port or ws://host:port/path (required; a bare
-                            host:port means tcp://host:port)
+  -u, --url URL             tcp://host:port, tls://host:port, ws://host:port/path or
+                            wss://… (required; a bare host:port means tcp://host:port)
+      --ca FILE             tls:// and wss://: PEM file of the CA that signed the
+                            gateway's certificate (default: Node's CAs)
   -n, --sessions N          sessions to open (default ${LOAD_DEFAULTS.sessions})
   -d, --duration S          seconds of load once every session is up (default ${LOAD_DEFAULTS.durationMs / 1000})
   -s, --session-rate R      requests per second per session (default ${LOAD_DEFAULTS.ratePerSession}: half the
@@ -42,6 +45,7 @@ export function parseOptions(
     args: argv,
     options: {
       url: { type: 'string', short: 'u' },
+      ca: { type: 'string' },
       sessions: { type: 'string', short: 'n' },
       duration: { type: 'string', short: 'd' },
       rate: { type: 'string', short: 'r' },
@@ -63,6 +67,7 @@ export function parseOptions(
   if (values.help) return 'help';
   if (values.url === undefined) throw new Error('--url is required');
   const url = parseUrl(values.url);
+  const ca = values.ca === undefined ? undefined : readCa(values.ca);
   const rate = values.rate === undefined ? 0 : num(values.rate, '--rate', 0);
   // --rate given (0 = flat out) replaces the per-session pace.
   const ratePerSession =
@@ -80,6 +85,7 @@ export function parseOptions(
   return {
     options: {
       url,
+      ...(ca === undefined ? {} : { ca }),
       sessions: int(values.sessions, '--sessions', LOAD_DEFAULTS.sessions, 1),
       durationMs: num(values.duration, '--duration', LOAD_DEFAULTS.durationMs / 1000) * 1000,
       rate,
@@ -103,7 +109,19 @@ export function parseOptions(
   };
 }
 
-/** `tcp://`, `ws://` or `wss://`; a bare `host:port` is taken as `tcp://host:port`. */
+function readCa(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`--ca: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`--ca: ${path} holds no PEM certificate`);
+  return text;
+}
+
+/** `tcp://`, `tls://`, `ws://` or `wss://`; a bare `host:port` is taken as `tcp://host:port`. */
 export function parseUrl(text: string): string {
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `tcp://${text}`;
   let url: URL;
@@ -112,10 +130,12 @@ export function parseUrl(text: string): string {
   } catch {
     throw new Error(`--url: "${text}" is not a URL; expected tcp://host:port or ws://host:port/path`);
   }
-  if (!['tcp:', 'ws:', 'wss:'].includes(url.protocol)) {
-    throw new Error(`--url must be tcp://, ws:// or wss://, got "${text}"`);
+  if (!['tcp:', 'tls:', 'ws:', 'wss:'].includes(url.protocol)) {
+    throw new Error(`--url must be tcp://, tls://, ws:// or wss://, got "${text}"`);
   }
-  if (url.port === '' && url.protocol === 'tcp:') throw new Error(`--url: "${text}" has no port`);
+  if (url.port === '' && (url.protocol === 'tcp:' || url.protocol === 'tls:')) {
+    throw new Error(`--url: "${text}" has no port`);
+  }
   return withScheme;
 }
 

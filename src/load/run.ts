@@ -8,8 +8,10 @@ export interface MixEntry {
 }
 
 export interface LoadOptions {
-  /** `tcp://host:port` or `ws://host:port/path`. */
+  /** `tcp://host:port`, `tls://host:port`, `ws://host:port/path` or `wss://…`. */
   url: string;
+  /** tls:// and wss://: the CA certificate(s), PEM, the gateway's certificate must chain to. */
+  ca?: string;
   sessions: number;
   /** Load phase length, after every session is connected (and logged in). */
   durationMs: number;
@@ -223,7 +225,7 @@ export async function runLoad(options: LoadOptions, onProgress?: (p: Progress) =
         const index = next++;
         let client: GatewayClient;
         try {
-          client = await connect(o.url, { requestTimeoutMs: o.requestTimeoutMs });
+          client = await connect(o.url, { requestTimeoutMs: o.requestTimeoutMs, ca: o.ca });
         } catch (err) {
           sessions.connectFailed++;
           count(sessions.connectErrors, failureReason(err));

@@ -115,7 +115,8 @@ describe('TLS on every listener', () => {
   const dispatcher = () => agent();
 
   beforeAll(async () => {
-    gw = await startGateway(backend.url, { listen: tlsConfig({ handshakeTimeoutMs: 400 }) }, 'silent');
+    const listen = { ...tlsConfig({ handshakeTimeoutMs: 400 }), metrics: '127.0.0.1:0' };
+    gw = await startGateway(backend.url, { listen }, 'silent');
     apiUrl = `https://${gw.gateway.addresses!.api}`;
   });
   afterAll(async () => {
@@ -146,14 +147,17 @@ describe('TLS on every listener', () => {
     c.close();
   });
 
-  it('the API answers over https with the CA, and /metrics counts handshake errors', async () => {
+  it('the API and listen.metrics answer over https with the CA; /metrics has the handshake errors', async () => {
     const res = await request(`${apiUrl}/healthz`, { dispatcher: dispatcher() });
     expect(res.statusCode).toBe(200);
     await res.body.dump();
     // Without the CA the certificate is not trusted.
     await expect(request(`${apiUrl}/healthz`)).rejects.toThrow(/self.signed|unable to (get|verify)/i);
-    const metrics = await request(`${apiUrl}/metrics`, { dispatcher: dispatcher() });
-    expect(await metrics.body.text()).toMatch(/^# TYPE gateway_tls_handshake_errors_total counter$/m);
+    for (const at of [apiUrl, `https://${gw.gateway.addresses!.metrics}`]) {
+      const metrics = await request(`${at}/metrics`, { dispatcher: dispatcher() });
+      expect(metrics.statusCode).toBe(200);
+      expect(await metrics.body.text()).toMatch(/^# TYPE gateway_tls_handshake_errors_total counter$/m);
+    }
   });
 
   it('a plain-text client on a TLS port gets no HELLO and is counted as a handshake error', async () => {
@@ -199,7 +203,8 @@ describe('TLS on every listener', () => {
 
   it('closes a connection that never starts its handshake after handshakeTimeoutMs, and counts it', async () => {
     const before = gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' });
-    for (const p of [gw.tcpPort, port(gw.gateway.addresses!.ws), port(gw.gateway.addresses!.api)]) {
+    const { ws, api, metrics } = gw.gateway.addresses!;
+    for (const p of [gw.tcpPort, port(ws), port(api), port(metrics)]) {
       const socket = netConnect({ host: '127.0.0.1', port: p });
       socket.on('error', () => {});
       let bytes = 0;
@@ -208,7 +213,7 @@ describe('TLS on every listener', () => {
       await new Promise((resolve) => socket.once('close', resolve));
       expect(bytes).toBe(0);
     }
-    expect(gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' })).toBe(before + 3);
+    expect(gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' })).toBe(before + 4);
   });
 });
 

@@ -50,12 +50,20 @@ export class RedisServer {
     );
     this.child = child;
     running.add(child);
+    let failed: Error | null = null;
+    child.on('error', (err) => {
+      // Not installed (ENOENT): said plainly, instead of an unhandled error event.
+      failed = new Error(`cannot start ${REDIS_SERVER} (${err.message}); install Debian's redis-server`);
+      running.delete(child);
+      if (this.child === child) this.child = null;
+    });
     child.on('exit', () => {
       running.delete(child);
       if (this.child === child) this.child = null;
     });
     const until = Date.now() + 10_000;
     while (!(await this.ping())) {
+      if (failed !== null) throw failed;
       if (this.child !== child) throw new Error(`redis-server on port ${this.port} exited at start`);
       if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not answer`);
       await new Promise((r) => setTimeout(r, 20));

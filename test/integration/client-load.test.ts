@@ -236,7 +236,7 @@ describe('load tool command line', () => {
   it('exits 2 with the usage on bad arguments', async () => {
     const r = await run(['--url', 'http://x:1', '-n', '1']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/tcp:\/\/, ws:\/\/ or wss:\/\//);
+    expect(r.stderr).toMatch(/tcp:\/\/, tls:\/\/, ws:\/\/ or wss:\/\//);
     expect(r.stderr).toMatch(/usage: game-gateway-load/);
   });
 

@@ -12,6 +12,7 @@ import { type BoundAddress, listen } from '../transport/listen.js';
 import type { ListenerTls } from '../transport/listener-tls.js';
 import { ApiError, invalid } from './api-error.js';
 import { closeAfterAnswer, createLimitedServer, type HttpLimits, httpLimits } from './http-limits.js';
+import { openApiDocument } from './openapi.js';
 import { ClientAbortedError, readBody } from './request-body.js';
 import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
 
@@ -87,6 +88,7 @@ export class ApiServer {
       { pattern: /^\/v1\/kick$/, methods: { POST: (req) => this.kick(req) } },
       { pattern: /^\/v1\/players\/([^/]+)$/, methods: { GET: (_req, p) => this.player(p[0]) } },
       { pattern: /^\/v1\/stats$/, methods: { GET: async () => deps.stats() } },
+      { pattern: /^\/v1\/openapi\.json$/, methods: { GET: async () => openApiDocument() } },
     ];
     this.server = createLimitedServer(
       this.limits,

@@ -81,8 +81,15 @@ const answers = {
 
 const bodies = { PushBody: pushBody, MessageBody: messageBody, MembersBody: membersBody, KickBody: kickBody };
 
+/** The naming rule (src/players/names.ts) is code, not JSON Schema: said in words. */
+const PLAYER_ID =
+  'A player id: 1-256 characters, no comma, no control character, no whitespace at either end.';
+
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+  const players = (rest.properties as Record<string, { items?: Record<string, unknown> }> | undefined)
+    ?.players;
+  if (players?.items !== undefined) players.items = { ...players.items, description: PLAYER_ID };
   return rest;
 }
 

@@ -141,6 +141,8 @@ let minute = {
 const apiErrors: string[] = [];
 const kickStatuses: Record<number, number> = {};
 let pushId = 0;
+/** False once the wind-down starts: closed clients are then not reconnected by themselves. */
+let running = true;
 
 // ---- clients --------------------------------------------------------------------------
 
@@ -173,6 +175,9 @@ class SoakClient {
       this.pending.clear();
       this.closed?.();
       this.closed = null;
+      // However it ended (our disconnect, a kick, AUTH_TIMEOUT after a logout on a
+      // connection older than auth.timeoutMs), the player comes back.
+      reconnectLater(this);
     });
   }
 
@@ -222,6 +227,7 @@ class SoakClient {
       }
     } else if (r.status !== -1) {
       totals.requestErrors++;
+      apiErrors.push(`login of ${this.player} answered status ${r.status}: ${r.body.toString()}`);
       this.disconnect();
     }
   }
@@ -275,12 +281,11 @@ console.log(
 
 // ---- the load -----------------------------------------------------------------------
 
-let running = true;
-const reconnectLater = (c: SoakClient) => {
+function reconnectLater(c: SoakClient): void {
   setTimeout(() => {
     if (running && c.state === 'offline') c.connect();
   }, 1_000 + rand(2_000));
-};
+}
 
 async function pushDirect(): Promise<void> {
   const names = new Set<string>();
@@ -329,7 +334,7 @@ const churn = setInterval(() => {
   if (on.length === 0) return;
   // A disconnect and a reconnect; a logout and a login on the same connection.
   const d = on[rand(on.length)];
-  void d.disconnect().then(() => reconnectLater(d));
+  void d.disconnect();
   if (Math.random() < 0.5) void on[rand(on.length)].logoutAndBack();
 }, 500);
 
@@ -340,7 +345,6 @@ const kicker = setInterval(() => {
   k.state = 'closing';
   minute.kicks++;
   api('/v1/kick', { players: [k.player], reason: 'soak' }).catch((e: Error) => apiErrors.push(e.message));
-  k.socket?.once('close', () => reconnectLater(k));
 }, 2_000);
 
 let fanout = 0;
@@ -409,6 +413,12 @@ for (let m = 1; m <= MINUTES; m++) {
       kicks: minute.kicks,
       disconnects: minute.disconnects,
       logins: minute.logins,
+      states: Object.fromEntries(
+        ['offline', 'connecting', 'online', 'unbound', 'closing'].map((st) => [
+          st,
+          clients.filter((c) => c.state === st).length,
+        ]),
+      ),
     }),
   );
   minute = {

@@ -230,6 +230,8 @@ export class GatewayClient extends Emitter<ClientEvents> {
           maxIncomingFrameBytes: this.options.maxIncomingFrameBytes ?? DEFAULTS.maxIncomingFrameBytes,
           signal: abort.signal,
           ca: this.options.ca,
+          cert: this.options.cert,
+          key: this.options.key,
         },
       ).then(
         (s) => {

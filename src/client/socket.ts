@@ -46,6 +46,9 @@ export interface OpenOptions {
   signal?: AbortSignal;
   /** tls:// and wss:// in Node: the CA(s) the gateway's certificate must chain to, PEM; default: Node's list. */
   ca?: string | Uint8Array;
+  /** tls:// and wss:// in Node: a client certificate and its key, PEM (a gateway with listen.tls.ca). */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
 }
 
 /** How long close() waits for the peer before destroying the socket. */
@@ -86,7 +89,7 @@ async function openWebSocket(
   // small; `ca` is for wss:// (a browser trusts what the system trusts).
   const ws = new Ctor(url.href, [], {
     perMessageDeflate: false,
-    ...(options.ca === undefined ? {} : { ca: pem(options.ca) }),
+    ...secureOptions(options),
   });
   ws.binaryType = 'arraybuffer';
   let open = false;
@@ -175,7 +178,7 @@ async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions
           host,
           port,
           servername: isIp(host) ? undefined : host,
-          ...(options.ca === undefined ? {} : { ca: pem(options.ca) }),
+          ...secureOptions(options),
         })
         .setNoDelay(true)
     : (mod as NetModule).connect({ host, port, noDelay: true });
@@ -226,8 +229,14 @@ async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions
   };
 }
 
-function pem(ca: string | Uint8Array): string {
-  return typeof ca === 'string' ? ca : new TextDecoder().decode(ca);
+/** The ca, cert and key given, as PEM strings (absent ones left out: Node's defaults). */
+function secureOptions(options: OpenOptions): { ca?: string; cert?: string; key?: string } {
+  const out: { ca?: string; cert?: string; key?: string } = {};
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const value = options[name];
+    if (value !== undefined) out[name] = typeof value === 'string' ? value : new TextDecoder().decode(value);
+  }
+  return out;
 }
 
 /** An IP literal gets no SNI (RFC 6066); Node checks the certificate's IP SANs for it. */

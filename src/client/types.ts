@@ -103,6 +103,9 @@ export interface ConnectOptions {
    * must chain to (a private CA); default: Node's list. Browsers use the system's.
    */
   ca?: string | Uint8Array;
+  /** tls:// and wss:// in Node: a client certificate and its key, PEM, for a gateway that requires one (listen.tls.ca). */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
 }
 
 export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';

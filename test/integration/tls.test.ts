@@ -242,6 +242,15 @@ describe('client certificates (listen.tls.ca)', () => {
     await res.body.dump();
   });
 
+  it.each(['tls', 'wss'] as const)('the SDK presents cert and key over %s://', async (scheme) => {
+    const { tcp, ws } = gw.gateway.addresses!;
+    const at = scheme === 'tls' ? `tls://${tcp}` : `wss://${ws}/`;
+    const client = await sdkConnect(at, withCert(alice));
+    expect((await client.request(Cmd.ECHO, 'with a cert')).text()).toBe('with a cert');
+    await client.close();
+    await expect(sdkConnect(at, { ca: caPem })).rejects.toThrow(/certificate|socket hang up|closed/i);
+  });
+
   it('refuses a client without a certificate, and one signed by another CA', async () => {
     const before = gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'error' });
     await expect(RawTlsClient.connect(gw.tcpPort, { ca: caPem })).rejects.toThrow(/certificate/i);

@@ -2,14 +2,18 @@
  * The load side of the forward bench, in its own process: C TCP connections to the
  * gateway, each keeping W requests pipelined, until TOTAL responses arrived. Prints
  * requests/s and latency percentiles as JSON. The orchestrator runs it once to warm up.
- * usage: load-client.ts PORT TOTAL CONNECTIONS WINDOW
+ * usage: load-client.ts PORT TOTAL CONNECTIONS WINDOW [CA_FILE]
+ * With CA_FILE the connections are TLS (trusting that CA), as to a gateway with listen.tls.
  */
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { encodeFrame, FrameType } from '../src/protocol/frame.js';
 import { FrameDecoder } from '../src/protocol/frame-decoder.js';
 import { percentile } from './lib.js';
 
-const [portArg, totalArg, connArg, windowArg] = process.argv.slice(2);
+const [portArg, totalArg, connArg, windowArg, caArg] = process.argv.slice(2);
+const ca = caArg === undefined ? null : readFileSync(caArg, 'utf8');
 const port = Number(portArg);
 const connections = Number(connArg);
 const window = Number(windowArg);
@@ -24,7 +28,10 @@ async function run(total: number): Promise<{ seconds: number; latencies: Float64
   await new Promise<void>((resolve) => {
     const sockets: Socket[] = [];
     for (let i = 0; i < connections; i++) {
-      const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+      const socket =
+        ca === null
+          ? connect({ port, host: '127.0.0.1', noDelay: true })
+          : tlsConnect({ port, host: '127.0.0.1', ca }).setNoDelay(true);
       sockets.push(socket);
       const startedAt = new Map<number, number>();
       const sendOne = (): void => {

@@ -215,6 +215,21 @@ describe('TLS on every listener', () => {
     }
     expect(gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' })).toBe(before + 4);
   });
+
+  it('the timeout counts from the connection, not from the last byte: a trickled ClientHello is closed too', async () => {
+    const before = gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' });
+    // A ClientHello record header announcing 512 bytes, then the bytes one at a time every 50 ms.
+    const hello = Buffer.concat([Buffer.from([22, 3, 1, 2, 0, 1, 0, 1, 252, 3, 3]), Buffer.alloc(501, 1)]);
+    const socket = netConnect({ host: '127.0.0.1', port: gw.tcpPort });
+    socket.on('error', () => {});
+    let sent = 0;
+    const trickle = setInterval(() => socket.write(hello.subarray(sent, ++sent)), 50);
+    await new Promise((resolve) => socket.once('close', resolve));
+    clearInterval(trickle);
+    // Closed while the ClientHello was still incomplete (a byte per 50 ms for 400 ms).
+    expect(sent).toBeLessThan(hello.length);
+    expect(gw.gateway.metrics.tlsHandshakeErrors.total({ reason: 'timeout' })).toBe(before + 1);
+  });
 });
 
 describe('client certificates (listen.tls.ca)', () => {

@@ -1,10 +1,21 @@
 /**
  * The package as a user gets it (issue 16 item 4): `npm pack` (which builds dist/ from a
  * clean slate), the tarball installed into an empty folder, then the bin and both exports
- * used from there, on the Node running the tests.
+ * used from there, on the Node running the tests. It packs a copy of the sources, so the
+ * work tree's dist/ (which the demo page serves the SDK from) is never emptied under a
+ * test running beside this one.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +27,17 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
 const work = mkdtempSync(join(tmpdir(), 'gw-package-'));
+/** What `npm pack` needs: the manifest, what `files` names, and the build's inputs. */
+const SOURCES = [
+  'package.json',
+  'README.md',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'src',
+  'docs',
+  'deploy',
+];
+const stage = join(work, 'stage');
 const app = join(work, 'app');
 /** The Node running the tests comes first on PATH: the bin's `#!/usr/bin/env node` finds it. */
 const { GATEWAY_CONFIG: _unset, ...inherited } = process.env;
@@ -29,8 +51,10 @@ let packed: string[] = [];
 let gateway: ChildProcess | undefined;
 
 beforeAll(async () => {
+  for (const entry of SOURCES) cpSync(join(root, entry), join(stage, entry), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(stage, 'node_modules'));
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], {
-    cwd: root,
+    cwd: stage,
     env,
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -69,14 +93,7 @@ describe('the npm package (npm pack, installed into an empty folder)', () => {
     const stale = packed
       .filter((p) => p.startsWith('dist/') && p.endsWith('.js'))
       .map((p) => `src/${p.slice(5, -3)}.ts`)
-      .filter((src) => {
-        try {
-          readFileSync(join(root, src));
-          return false;
-        } catch {
-          return true;
-        }
-      });
+      .filter((src) => !existsSync(join(root, src)));
     expect(stale).toEqual([]);
   });
 

@@ -5,8 +5,9 @@
  *   - the gateway (TCP :7000, WebSocket :7001, API :7002),
  *   - a scripted client that logs in and sends requests, printing what flows,
  *   - a few bots wandering on the map through the client SDK,
- *   - a web page on http://127.0.0.1:8088/ that logs in over WebSocket, shows everyone
- *     moving (pushes) and live gateway figures.
+ *   - a web page on http://127.0.0.1:8088/ that shows the world and the bots moving at
+ *     once (LOOK, anonymous), logs in over WebSocket, draws everyone from the pushes, logs
+ *     every frame it sends and receives, and shows live gateway figures.
  *
  * Flags: --once (run the script and exit), --no-script (skip it), --bots N (default 3),
  * --backend go (the same backend written in Go with the Go SDK: examples/go-backend; needs `go`).
@@ -59,7 +60,9 @@ const gateway = new Gateway({
     listen: { tcp: `127.0.0.1:${port(7000)}`, ws: `127.0.0.1:${port(7001)}`, api: `127.0.0.1:${port(7002)}` },
     targets: { game: { url: `http://127.0.0.1:${backend.port}/game/{cmd}`, timeoutMs: 2_000 } },
     routes: [{ cmds: '1000-2999', target: 'game' }],
-    auth: { anonymousCmds: [Cmd.LOGIN] },
+    // LOOK is anonymous so the page shows the world (polling LOOK) before one joins, and
+    // a visitor may watch for an hour before the auth timeout kicks the unjoined session.
+    auth: { anonymousCmds: [Cmd.LOGIN, Cmd.LOOK], timeoutMs: 3_600_000 },
     events: { target: 'game' },
     heartbeat: { intervalMs: 5_000, timeoutMs: 15_000 },
   },

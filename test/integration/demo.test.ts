@@ -43,7 +43,7 @@ describe.skipIf(!hasChromium)('demo page in headless Chromium', () => {
     for (const c of cleanup.reverse()) await c();
   });
 
-  it('logs in over WebSocket, sees the bots move through pushes, shows live figures', async () => {
+  it('shows the bots moving before one joins, logs in over WebSocket, sees them move through pushes, lists the frames, shows live figures', async () => {
     const { child, info } = await spawnScript<DemoInfo>('examples/demo.ts', { DEMO_PORTS: '0' }, [
       '--no-script',
       '--bots',
@@ -68,6 +68,23 @@ describe.skipIf(!hasChromium)('demo page in headless Chromium', () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(info.pageUrl);
+    // Before joining: the world with the bots on it, moving (anonymous LOOK), and the frames.
+    await page.waitForSelector('[data-player="bot-1"]', { timeout: 10_000 });
+    await page.waitForSelector('[data-player="bot-2"]', { timeout: 10_000 });
+    const bots = () =>
+      Array.from(document.querySelectorAll<HTMLElement>('[data-player^="bot-"]'))
+        .map((d) => `${d.dataset.player}@${d.dataset.x},${d.dataset.y}`)
+        .join(' ');
+    const start = await page.evaluate(bots);
+    await page.waitForFunction(`(${bots.toString()})() !== ${JSON.stringify(start)}`, null, {
+      timeout: 10_000,
+    });
+    await expect(page.textContent('#status')).resolves.toBe('watching (not logged in)');
+    expect(await page.$('[data-player="tester"]')).toBeNull();
+    const frames = () => page.textContent('#frames');
+    await expect(frames()).resolves.toMatch(/← HELLO session \w+ on gw-demo, heartbeat 5000 ms/);
+    await expect(frames()).resolves.toMatch(/→ REQUEST LOOK \(2002\)/);
+    await expect(frames()).resolves.toMatch(/← RESPONSE seq \d+ status 0 OK \{"bot-/);
     await page.fill('#name', 'tester');
     await page.click('#join');
     await page.waitForSelector('body[data-logged-in="true"]', { timeout: 10_000 });
@@ -95,6 +112,11 @@ describe.skipIf(!hasChromium)('demo page in headless Chromium', () => {
       before,
       { timeout: 5_000 },
     );
+    // What each action sent and received is listed: the login, the pushes, the move.
+    await expect(frames()).resolves.toMatch(/→ REQUEST LOGIN \(1001\) tester/);
+    await expect(frames()).resolves.toMatch(/← RESPONSE seq \d+ status 0 OK \{"player":"tester"/);
+    await expect(frames()).resolves.toMatch(/← PUSH MOVED \(5001\) seq \d+ \{"player":"bot-/);
+    await expect(frames()).resolves.toMatch(/→ REQUEST MOVE \(2001\) \{"x":/);
     const shot = join(mkdtempSync(join(tmpdir(), 'gw-demo-')), 'demo.png');
     await page.screenshot({ path: shot });
     expect(statSync(shot).size).toBeGreaterThan(5_000);

@@ -156,6 +156,8 @@ function objectOf(s: Json): Json | undefined {
 interface Line {
   depth: number;
   text: string;
+  /** A key's note (not its value, nor a commented-out key). */
+  note?: boolean;
 }
 
 /** The lines for the keys of one object schema; `example` renders values for keys without a default. */
@@ -165,7 +167,7 @@ function keys(obj: Json, path: string, depth: number, paths: string[]): Line[] {
     const p = path === '' ? key : `${path}.${key}`;
     paths.push(p);
     const note = NOTES[p];
-    if (note !== undefined) lines.push({ depth, text: `# ${note.note}` });
+    if (note !== undefined) lines.push({ depth, text: `# ${note.note}`, note: true });
     const inner = objectOf(prop);
     const entry = typeof inner?.additionalProperties === 'object' ? inner.additionalProperties : undefined;
     const item = prop.type === 'array' && prop.items?.type === 'object' ? prop.items : undefined;
@@ -185,17 +187,17 @@ function keys(obj: Json, path: string, depth: number, paths: string[]): Line[] {
       const example = [{ depth: depth + 1, text: 'game:' }, ...keys(entry, `${p}.*`, depth + 2, paths)];
       lines.push(...commented(depth, [{ depth, text: `${key}:` }, ...example]));
     } else if (item !== undefined) {
-      // One list item: the notes first, then `- first: …` and the other fields under it.
+      // One list item: the fields' notes first, then `- first: …` and the other fields under it.
       lines.push({ depth, text: `${key}: []` });
       const fields = keys(item, `${p}[]`, depth + 2, paths);
-      const notes = fields.filter(
-        (l) => l.depth === depth + 2 && l.text.startsWith('# ') && !/^# \w+:/.test(l.text),
-      );
-      const values = fields.filter((l) => !notes.includes(l));
-      const names = Object.keys(item.properties ?? {});
+      const notes = Object.keys(item.properties ?? {}).flatMap((name) => {
+        const n = NOTES[`${p}[].${name}`];
+        return n === undefined ? [] : [{ depth: depth + 1, text: `# ${name}: ${n.note}` }];
+      });
+      const values = fields.filter((l) => !(l.note && l.depth === depth + 2));
       const example = [
         { depth, text: `${key}:` },
-        ...notes.map((l, i) => ({ depth: depth + 1, text: `# ${names[i]}: ${l.text.slice(2)}` })),
+        ...notes,
         ...values.map((l, i) => (i === 0 ? { depth: depth + 1, text: `- ${l.text}` } : l)),
       ];
       lines.push(...commented(depth, example));

@@ -34,10 +34,13 @@ const { values } = parseArgs({
     session: { type: 'string', default: '300000' },
     api: { type: 'string', default: '150000' },
     batch: { type: 'string', default: '50000' },
+    'max-failures': { type: 'string', default: '3' },
   },
 });
 const seed = values.seed === undefined ? (Math.random() * 2 ** 31) | 0 : Number(values.seed);
 const BATCH = Number(values.batch);
+/** A target that failed this often stops: its saved cases say enough, and the run stays short. */
+const MAX_FAILURES = Number(values['max-failures']);
 const dir = join(root, 'test/fixtures/fuzz-regressions');
 
 type Prop = fc.IProperty<[StreamCase]> | fc.IAsyncProperty<[StreamCase]> | fc.IAsyncProperty<[ApiCase]>;
@@ -55,7 +58,8 @@ for (const target of ['decoder', 'session', 'api'] as const) {
   const runs = Number(values[target]);
   const t0 = performance.now();
   let done = 0;
-  for (let batch = 0; done < runs; batch++) {
+  let failures = 0;
+  for (let batch = 0; done < runs && failures < MAX_FAILURES; batch++) {
     const numRuns = Math.min(BATCH, runs - done);
     const batchSeed = (seed + batch) | 0;
     const details = await fc.check(properties[target]() as fc.IAsyncProperty<[unknown]>, {
@@ -65,6 +69,7 @@ for (const target of ['decoder', 'session', 'api'] as const) {
     done += details.numRuns;
     if (details.failed) {
       crashes++;
+      failures++;
       const error = String(details.errorInstance ?? 'failed').split('\n')[0];
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${target}-${batchSeed}.json`);

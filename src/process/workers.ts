@@ -93,6 +93,11 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // Reloads (API tokens, TLS certificates) are each worker's: pass the signal on.
+    process.on('SIGHUP', () => {
+      log.info({ workers: workers.size }, 'SIGHUP: passing it to every worker');
+      for (const w of workers.keys()) w.process.kill('SIGHUP');
+    });
   });
 }
 

@@ -94,6 +94,17 @@ describe('--workers 2', () => {
     expect(node.logs.some((l) => String(l.msg).startsWith('primary serving'))).toBe(true);
   });
 
+  it('passes SIGHUP on to the workers: the primary and every session stay up', async () => {
+    const before = clients.filter((c) => !c.closed).length;
+    node.child!.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(node.child!.exitCode).toBeNull();
+    expect(clients.filter((c) => !c.closed)).toHaveLength(before);
+    const c = await RawClient.connect(node.tcpPort);
+    expect((await c.request(10, 'after hup')).body.toString()).toBe('after hup');
+    c.close();
+  });
+
   it('stops every worker on SIGTERM: sessions get KICK SERVER_SHUTDOWN, the primary exits 0', async () => {
     const kicks = clients.map((c) => c.nextOfType(FrameType.KICK));
     expect(await node.stop('SIGTERM')).toBe(0);

@@ -181,7 +181,8 @@ describe('limits', () => {
   });
 
   it('kicks SLOW_CONSUMER when unsent output passes limits.maxWriteBufferBytes', async () => {
-    const g = await setup({ limits: { maxWriteBufferBytes: 64 * 1024 } });
+    // Answers up to 1 MiB are read (limits.maxResponseBytes), and each is over the 64 KiB write bound.
+    const g = await setup({ limits: { maxWriteBufferBytes: 64 * 1024, maxResponseBytes: 1024 * 1024 } });
     const c = await RawClient.connect(g.tcpPort);
     c.socket.pause(); // never read
     for (let seq = 1; seq <= 40; seq++) c.send(FrameType.REQUEST, 901, seq, String(100_000));

@@ -84,7 +84,8 @@ export async function startGoBackend(binary: string, o: GoBackendOptions): Promi
     close: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        // 'close', not 'exit': its last log lines are read only once stderr is closed too.
+        child.once('close', () => resolve());
         child.kill('SIGTERM');
       }),
   };

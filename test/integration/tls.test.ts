@@ -377,6 +377,7 @@ describe('SIGHUP reloads the certificates (real process)', () => {
   let child: ChildProcess;
   const logs: Array<Record<string, unknown>> = [];
   let tcpPort: number;
+  let wsPort: number;
   let apiUrl: string;
   const live = () => ({ cert: join(pki.dir, 'live.pem'), key: join(pki.dir, 'live.key') });
 
@@ -388,7 +389,7 @@ describe('SIGHUP reloads the certificates (real process)', () => {
       file,
       JSON.stringify({
         node: { id: 'tls-reload' },
-        listen: { tcp: '127.0.0.1:0', api: '127.0.0.1:0', tls: live() },
+        listen: { tcp: '127.0.0.1:0', ws: '127.0.0.1:0', api: '127.0.0.1:0', tls: live() },
         targets: { game: { url: `${backend.url}/rpc/{cmd}` } },
         routes: [{ cmds: '1-999999', target: 'game' }],
         auth: { anonymousCmds: [Cmd.LOGIN] },
@@ -407,6 +408,7 @@ describe('SIGHUP reloads the certificates (real process)', () => {
       child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
     });
     tcpPort = port(listening.tcp);
+    wsPort = port(listening.ws);
     apiUrl = `https://${listening.api}`;
   });
   afterAll(async () => {
@@ -428,11 +430,16 @@ describe('SIGHUP reloads the certificates (real process)', () => {
 
     const after = await RawTlsClient.connect(tcpPort, { ca: caPem });
     expect(after.peerName).toBe('server-two');
-    // The API listener took it too.
-    const api = tlsConnect({ host: '127.0.0.1', port: port(apiUrl), ca: caPem });
-    await new Promise((resolve) => api.once('secureConnect', resolve));
-    expect(api.getPeerCertificate().subject.CN).toBe('server-two');
-    api.destroy();
+    // The wss and API listeners took it too.
+    for (const p of [wsPort, port(apiUrl)]) {
+      const socket = tlsConnect({ host: '127.0.0.1', port: p, ca: caPem });
+      await new Promise((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+      expect(socket.getPeerCertificate().subject.CN).toBe('server-two');
+      socket.destroy();
+    }
 
     // The session opened before the reload still works both ways.
     expect(before.closed).toBe(false);

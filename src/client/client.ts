@@ -3,20 +3,25 @@ import { encodeFrame, FrameType, toBytes, type WireFrame } from './codec.js';
 import { Emitter } from './emitter.js';
 import { ClientStatus, GatewayError } from './errors.js';
 import { Heartbeat } from './heartbeat.js';
-import { type ReconnectPolicy, reconnectDelayMs, reconnectPolicy } from './reconnect-policy.js';
+import {
+  allowsReconnect,
+  type ReconnectPolicy,
+  reconnectDelayMs,
+  reconnectPolicy,
+} from './reconnect-policy.js';
 import { RequestTracker } from './request-tracker.js';
 import { parseHello, parseKick, type Response } from './response.js';
 import { type FrameSocket, openSocket } from './socket.js';
 import type {
   Body,
   ClientEvents,
+  ClientOptions,
   ClientState,
   CloseInfo,
-  ConnectOptions,
-  DisconnectCause,
   Hello,
   Kick,
 } from './types.js';
+import { WakeableDelay } from './wakeable-delay.js';
 
 const DEFAULTS = {
   connectTimeoutMs: 10_000,
@@ -47,7 +52,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
   private kick: Kick | null = null;
   private inReconnectLoop = false;
   /** Ends a reconnect delay early (close()). */
-  private wake: (() => void) | null = null;
+  private readonly backoff = new WakeableDelay();
   private readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private readonly reconnect: ReconnectPolicy | null;
@@ -128,7 +133,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
     if (this.state === 'closed') return this.closed;
     this.state = 'closed';
     this.stopHeartbeat();
-    this.wake?.();
+    this.backoff.wake();
     this.requests.rejectAll(new GatewayError(ClientStatus.CLIENT_CLOSED, 'close() was called'));
     if (this.socket === null) this.finish({ kick: null, error: null });
     else this.socket.close();
@@ -312,7 +317,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
       this.finish({ kick, error });
       return;
     }
-    const reconnecting = this.reconnect !== null && this.wantsReconnect({ kick, error });
+    const reconnecting = this.reconnect !== null && allowsReconnect(this.reconnect, { kick, error });
     this.emit('disconnect', { kick, error, reconnecting });
     if (!reconnecting) {
       this.state = 'closed';
@@ -330,7 +335,7 @@ export class GatewayClient extends Emitter<ClientEvents> {
       for (let attempt = 1; attempt <= r.maxAttempts; attempt++) {
         const delayMs = reconnectDelayMs(r, attempt);
         this.emit('reconnecting', { attempt, delayMs });
-        await this.sleep(delayMs);
+        await this.backoff.wait(delayMs);
         if (this.isClosed()) return;
         try {
           await this.open();
@@ -366,15 +371,6 @@ export class GatewayClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** The policy's verdict; a shouldReconnect that throws counts as "no" (the app's bug must not loop). */
-  private wantsReconnect(cause: DisconnectCause): boolean {
-    try {
-      return this.reconnect!.shouldReconnect(cause) === true;
-    } catch {
-      return false;
-    }
-  }
-
   // Methods, not inline comparisons: the state changes across the awaits above.
   private isClosed(): boolean {
     return this.state === 'closed';
@@ -382,19 +378,6 @@ export class GatewayClient extends Emitter<ClientEvents> {
 
   private isOpen(): boolean {
     return this.state === 'open';
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake = done;
-    }).finally(() => {
-      this.wake = null;
-    });
   }
 
   private finishCalled = false;
@@ -405,6 +388,9 @@ export class GatewayClient extends Emitter<ClientEvents> {
     this.resolveClosed();
   }
 }
+
+/** Options of connect(); `onReconnect` gets the client. */
+export type ConnectOptions = ClientOptions<GatewayClient>;
 
 /** Connects to `tcp://host:port` (Node) or `ws://host:port/path`, resolving after HELLO. */
 export function connect(url: string | URL, options?: ConnectOptions): Promise<GatewayClient> {

@@ -5,7 +5,7 @@
  */
 
 export { Status, type StatusCode, type StatusName } from '../protocol/status.js';
-export { connect, GatewayClient } from './client.js';
+export { type ConnectOptions, connect, GatewayClient } from './client.js';
 export {
   decodeFrame,
   encodeFrame,
@@ -25,7 +25,6 @@ export type {
   ClientEvents,
   ClientState,
   CloseInfo,
-  ConnectOptions,
   DisconnectCause,
   DisconnectInfo,
   Gap,

@@ -58,3 +58,12 @@ export function reconnectDelayMs(policy: ReconnectPolicy, attempt: number, rando
   const ceiling = Math.min(policy.maxMs, policy.minMs * 2 ** Math.min(attempt - 1, 30));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
+
+/** The policy's verdict; a shouldReconnect that throws counts as "no" (the app's bug must not loop). */
+export function allowsReconnect(policy: ReconnectPolicy, cause: DisconnectCause): boolean {
+  try {
+    return policy.shouldReconnect(cause) === true;
+  } catch {
+    return false;
+  }
+}

@@ -1,5 +1,4 @@
 /** The shapes the client SDK hands to the game: HELLO, pushes, kicks, events, options. */
-import type { GatewayClient } from './client.js';
 import type { WebSocketConstructor } from './socket.js';
 
 /** A frame body: strings are sent as UTF-8. */
@@ -79,7 +78,8 @@ export interface ReconnectOptions {
   shouldReconnect?: (info: DisconnectCause) => boolean;
 }
 
-export interface ConnectOptions {
+/** The options of connect(), for a client type `Client` (GatewayClient: see ConnectOptions in client.ts). */
+export interface ClientOptions<Client> {
   /** Socket open + HELLO; default 10 000. */
   connectTimeoutMs?: number;
   /** A request without RESPONSE by then rejects with REQUEST_TIMEOUT; default 30 000, 0 = never. */
@@ -91,7 +91,7 @@ export interface ConnectOptions {
   /** Reconnect when the connection is lost: true for the defaults (minMs 500, maxMs 30 000). */
   reconnect?: ReconnectOptions | boolean;
   /** Runs after every reconnect, before `reconnect` is emitted: log in again here. A rejection drops the connection and retries. */
-  onReconnect?: (client: GatewayClient) => unknown;
+  onReconnect?: (client: Client) => unknown;
   /** The last push seq the app handled (e.g. persisted), so a gap is seen from the first push. */
   lastPushSeq?: number;
   /** A WebSocket implementation for ws://; default: the global one, else the `ws` package. */

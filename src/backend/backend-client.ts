@@ -168,12 +168,13 @@ export class BackendClient {
   }
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
 /**
  * A header value as its UTF-8 bytes. undici writes header strings as latin1, one byte per
  * char, so a UTF-8 player id is handed over as the latin1 string of its UTF-8 bytes.
  */
 function headerBytes(value: string): string {
-  return NON_ASCII.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+  // Only a non-ASCII string takes more UTF-8 bytes than it has chars.
+  return Buffer.byteLength(value, 'utf8') === value.length
+    ? value
+    : Buffer.from(value, 'utf8').toString('latin1');
 }

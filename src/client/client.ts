@@ -12,15 +12,7 @@ import {
 import { RequestTracker } from './request-tracker.js';
 import { parseHello, parseKick, type Response } from './response.js';
 import { type FrameSocket, openSocket } from './socket.js';
-import type {
-  Body,
-  ClientEvents,
-  ClientOptions,
-  ClientState,
-  CloseInfo,
-  Hello,
-  Kick,
-} from './types.js';
+import type { Body, ClientEvents, ClientOptions, ClientState, CloseInfo, Hello, Kick } from './types.js';
 import { WakeableDelay } from './wakeable-delay.js';
 
 const DEFAULTS = {

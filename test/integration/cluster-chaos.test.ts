@@ -1,0 +1,398 @@
+/**
+ * Redis chaos under a stream of pushes (docs/cluster.md, "Failure modes"): two gateway
+ * processes share a private redis-server while pushes flow through both nodes to players
+ * online on either node and to known offline players, and Redis is
+ *
+ *   - paused (CLIENT PAUSE) for longer than cluster.redis.commandTimeoutMs,
+ *   - restarted with an empty dataset,
+ *   - made to drop one node's connections (CLIENT KILL).
+ *
+ * Each time: every push is answered, within a bound; once Redis is back every player
+ * logs in afresh and the answers are checked against what the clients received, over
+ * every connection they had: `delivered` and `cached` arrived (cached ones accepted while
+ * Redis kept its data), nothing arrived that was answered `dropped`, and the dropped
+ * answers are the ones counted in gateway_push_total{kind="direct",result="dropped"}.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FrameType } from '../../src/protocol/frame.js';
+import { GatewayProcess } from '../support/gateway-process.js';
+import { startBackend, type TestBackend } from '../support/processes.js';
+import { RawClient } from '../support/raw-client.js';
+import { RedisServer } from '../support/redis-server.js';
+
+/** cluster.redis.commandTimeoutMs of both nodes. */
+const TIMEOUT_MS = 400;
+/**
+ * The longest a push may take: a routed push is one script, an ack wait, a retry past a
+ * stale binding (script and ack again) and a store (a script): five Redis-bounded steps,
+ * and a second for two processes on a shared machine.
+ */
+const BOUND_MS = 5 * TIMEOUT_MS + 1_000;
+
+let backend: TestBackend;
+const servers: RedisServer[] = [];
+const nodes: GatewayProcess[] = [];
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  backend = await startBackend();
+});
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')));
+  await Promise.all(servers.map((s) => s.stop()));
+  await backend?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > end) throw new Error(`${what} not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+async function cluster(prefix: string): Promise<[RedisServer, GatewayProcess, GatewayProcess]> {
+  const redis = await RedisServer.start();
+  servers.push(redis);
+  const extra = {
+    cluster: { engine: 'redis', redis: { url: redis.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS } },
+  };
+  const [a, b] = await Promise.all(
+    ['a', 'b'].map((id) =>
+      GatewayProcess.start({
+        nodeId: `${prefix}${id}`,
+        redisUrl: redis.url,
+        keyPrefix: prefix,
+        backendUrl: backend.url,
+        extra,
+      }),
+    ),
+  );
+  nodes.push(a, b);
+  return [redis, a, b];
+}
+
+/** One player's connections over the test, each with every PUSH it received. */
+class Player {
+  readonly connections: RawClient[] = [];
+  constructor(readonly name: string) {}
+
+  get current(): RawClient | undefined {
+    return this.connections.at(-1);
+  }
+
+  /** Logs in on `node` and waits until Redis shows this binding. */
+  async login(node: GatewayProcess): Promise<void> {
+    const c = await RawClient.connect(node.tcpPort);
+    clients.push(c);
+    this.connections.push(c);
+    expect((await c.login(this.name)).status).toBe(0);
+    await eventually(async () => {
+      const info = await node.api('GET', `/v1/players/${this.name}`);
+      return info.status === 200 && info.body.sessionId === c.hello.sessionId;
+    }, `${this.name} bound`);
+  }
+
+  async logoutByClose(node: GatewayProcess): Promise<void> {
+    this.current?.close();
+    await eventually(
+      async () => (await node.api('GET', `/v1/players/${this.name}`)).body.online === false,
+      `${this.name} offline`,
+    );
+  }
+
+  /** Bodies received as PUSH on every connection, with their seqs. */
+  received(): Array<[string, number]> {
+    return this.connections.flatMap((c) =>
+      c.frames
+        .filter((f) => f.type === FrameType.PUSH)
+        .map((f) => [f.body.toString(), f.seq] as [string, number]),
+    );
+  }
+}
+
+interface Answer {
+  player: string;
+  body: string;
+  result: string;
+  ms: number;
+  phase: 'before' | 'during' | 'after';
+}
+
+/** Pushes one at a time per worker, through both nodes, until stopped. */
+class Flow {
+  readonly answers: Answer[] = [];
+  phase: Answer['phase'] = 'before';
+  private running = true;
+  private readonly workers: Array<Promise<void>> = [];
+  private n = 0;
+
+  constructor(
+    private readonly via: GatewayProcess[],
+    private readonly players: Player[],
+    workers = 3,
+  ) {
+    for (let w = 0; w < workers; w++) this.workers.push(this.work());
+  }
+
+  private async work(): Promise<void> {
+    while (this.running) {
+      const player = this.players[this.n % this.players.length];
+      const node = this.via[Math.floor(this.n / this.players.length) % this.via.length];
+      const body = `m${++this.n}`;
+      const phase = this.phase;
+      const t0 = performance.now();
+      const results = await node.push([player.name], body);
+      this.answers.push({
+        player: player.name,
+        body,
+        result: results[player.name],
+        ms: performance.now() - t0,
+        phase,
+      });
+      await sleep(20);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.workers);
+  }
+}
+
+async function droppedCount(nodesOf: GatewayProcess[]): Promise<number> {
+  let sum = 0;
+  for (const n of nodesOf) {
+    const text = await (await fetch(`${n.apiUrl}/metrics`)).text();
+    const m = /gateway_push_total\{kind="direct",result="dropped"\} (\d+)/.exec(text);
+    sum += m ? Number(m[1]) : 0;
+  }
+  return sum;
+}
+
+/**
+ * Every player logs in afresh (so what is queued for it is replayed), then the answers
+ * are compared with what arrived. Returns the lists a test may allow to be non-empty.
+ */
+async function account(flow: Flow, players: Player[], a: GatewayProcess, b: GatewayProcess) {
+  for (const p of players) {
+    if (p.current && !p.current.closed) await p.logoutByClose(a);
+    await p.login(b);
+    // The replay is written before the answer to a later request.
+    await p.current!.request(10, 'sentinel');
+  }
+  const byPlayer = new Map(players.map((p) => [p.name, p.received()]));
+  const lost: Answer[] = [];
+  const ghosts: Answer[] = [];
+  const duplicates: string[] = [];
+  for (const ans of flow.answers) {
+    const got = byPlayer.get(ans.player)!.filter(([body]) => body === ans.body);
+    if (ans.result === 'dropped' && got.length > 0) ghosts.push(ans);
+    if (ans.result !== 'dropped' && got.length === 0) lost.push(ans);
+    // At least once (docs/cluster.md): a repeat carries the same seq.
+    if (new Set(got.map(([, seq]) => seq)).size > 1)
+      duplicates.push(`${ans.body}: seqs ${got.map(([, s]) => s)}`);
+  }
+  for (const p of players) {
+    // On each connection the seq only grows.
+    for (const c of p.connections) {
+      const seqs = c.frames.filter((f) => f.type === FrameType.PUSH).map((f) => f.seq);
+      const unique = [...new Set(seqs)];
+      expect(unique, `${p.name}: seqs on one connection grow`).toEqual([...unique].sort((x, y) => x - y));
+    }
+  }
+  return { lost, ghosts, duplicates };
+}
+
+function summary(flow: Flow) {
+  const count = (phase: Answer['phase'], result: string) =>
+    flow.answers.filter((x) => x.phase === phase && x.result === result).length;
+  const out: Record<string, Record<string, number>> = {};
+  for (const phase of ['before', 'during', 'after'] as const) {
+    out[phase] = Object.fromEntries(['delivered', 'cached', 'dropped'].map((r) => [r, count(phase, r)]));
+  }
+  return out;
+}
+
+function debug(flow: Flow, ghosts: Answer[], duplicates: string[]): void {
+  if (!process.env.CHAOS_DEBUG) return;
+  const maxMs = Math.max(...flow.answers.map((x) => x.ms));
+  console.log(JSON.stringify({ summary: summary(flow), ghosts: ghosts.length, duplicates, maxMs }));
+}
+
+/** Pushes answered dropped after a command timeout, yet received (see the KNOWN BUG test). */
+const pausedGhosts: Answer[] = [];
+
+/**
+ * A push answered `dropped` must never arrive — except, for now, one whose Redis command
+ * timed out (the known bug below): those are set aside for the KNOWN BUG test; any other
+ * fails here.
+ */
+function expectOnlyTimedOutGhosts(ghosts: Answer[]): void {
+  const timedOut = ghosts.filter((g) => g.ms >= TIMEOUT_MS - 5);
+  expect(
+    ghosts.filter((g) => !timedOut.includes(g)),
+    'answered dropped without a timeout, yet received',
+  ).toEqual([]);
+  pausedGhosts.push(...timedOut);
+}
+
+describe('Redis chaos while pushes flow', () => {
+  it('CLIENT PAUSE longer than commandTimeoutMs: every push answered within its bound, answers add up', async () => {
+    const [redis, a, b] = await cluster('pause:');
+    const onA = [new Player('pa1'), new Player('pa2')];
+    const onB = [new Player('pb1'), new Player('pb2')];
+    const away = [new Player('off1'), new Player('off2')];
+    for (const p of onA) await p.login(a);
+    for (const p of onB) await p.login(b);
+    for (const p of away) {
+      await p.login(a);
+      await p.logoutByClose(a);
+    }
+    const players = [...onA, ...onB, ...away];
+    const dropped0 = await droppedCount([a, b]);
+    const flow = new Flow([a, b], players);
+    await sleep(300);
+    flow.phase = 'during';
+    expect(await redis.command(`CLIENT PAUSE ${3 * TIMEOUT_MS} ALL`)).toMatch(/^\+OK/);
+    await sleep(3 * TIMEOUT_MS + 200);
+    flow.phase = 'after';
+    await eventually(async () => (await a.ready()) === 200 && (await b.ready()) === 200, 'both ready');
+    await sleep(300);
+    await flow.stop();
+
+    const slow = flow.answers.filter((x) => x.ms > BOUND_MS);
+    expect(slow, `answers slower than ${BOUND_MS} ms`).toEqual([]);
+    const during = summary(flow).during;
+    // The pause was felt: some pushes could not be confirmed in time.
+    expect(during.cached + during.dropped, JSON.stringify(summary(flow))).toBeGreaterThan(0);
+    const dropped = flow.answers.filter((x) => x.result === 'dropped').length;
+    expect((await droppedCount([a, b])) - dropped0, 'dropped answers are counted').toBe(dropped);
+
+    const { lost, ghosts, duplicates } = await account(flow, players, a, b);
+    debug(flow, ghosts, duplicates);
+    expect(lost, 'answered delivered or cached, never received').toEqual([]);
+    expectOnlyTimedOutGhosts(ghosts);
+  }, 60_000);
+
+  /**
+   * KNOWN BUG in the Redis engine (src/players/redis/push-router.ts, routeChunk): when the
+   * gwPush script's reply does not come within commandTimeoutMs, ioredis rejects, and the
+   * push is answered `dropped` — but the script was already sent and Redis runs it when
+   * the pause ends: the message is queued (player offline) or published and written (player
+   * online), under a seq. The client receives a push its backend was told was dropped; a
+   * backend that retries it makes the player get it twice, under two seqs. Marked
+   * `fails` until the engine is fixed (e.g. the script refusing to run past a deadline the
+   * node gives it, in Redis' own clock): then this test fails and `.fails` goes.
+   */
+  it.fails('KNOWN BUG: a push answered dropped after a command timeout is not delivered later', () => {
+    expect(pausedGhosts, 'answered dropped after a timeout, yet received').toEqual([]);
+  });
+
+  it('Redis restarted empty mid-stream: pushes answered within bound, nodes re-register, nothing lost silently', async () => {
+    const [redis, a, b] = await cluster('empty:');
+    const onA = [new Player('ea1'), new Player('ea2')];
+    const onB = [new Player('eb1'), new Player('eb2')];
+    for (const p of onA) await p.login(a);
+    for (const p of onB) await p.login(b);
+    const players = [...onA, ...onB];
+    const dropped0 = await droppedCount([a, b]);
+    const flow = new Flow([a, b], players);
+    await sleep(300);
+    flow.phase = 'during';
+    await redis.kill();
+    await sleep(TIMEOUT_MS);
+    await redis.restart();
+    await eventually(async () => (await a.ready()) === 200 && (await b.ready()) === 200, 'both ready');
+    flow.phase = 'after';
+    await sleep(500);
+    await flow.stop();
+
+    expect(
+      flow.answers.filter((x) => x.ms > BOUND_MS),
+      `answers slower than ${BOUND_MS} ms`,
+    ).toEqual([]);
+    // Re-registered: after the restart, pushes through either node reach the online players.
+    const after = flow.answers.filter((x) => x.phase === 'after');
+    expect(after.length).toBeGreaterThan(0);
+    expect(
+      after.filter((x) => x.result !== 'delivered'),
+      'after the restart every online player is reached',
+    ).toEqual([]);
+    const dropped = flow.answers.filter((x) => x.result === 'dropped').length;
+    expect((await droppedCount([a, b])) - dropped0, 'dropped answers are counted').toBe(dropped);
+
+    const { lost, ghosts, duplicates } = await account(flow, players, a, b);
+    if (process.env.CHAOS_DEBUG)
+      console.log(
+        JSON.stringify({
+          summary: summary(flow),
+          ghosts: ghosts.length,
+          duplicates,
+          maxMs: Math.max(...flow.answers.map((x) => x.ms)),
+        }),
+      );
+    // Everyone was online: nothing was answered cached but lost with Redis' data.
+    expect(lost, 'answered delivered or cached, never received').toEqual([]);
+    expectOnlyTimedOutGhosts(ghosts);
+  }, 60_000);
+
+  it("CLIENT KILL of one node's connections: it re-registers its players, pushes through the other node reach them", async () => {
+    const [redis, a, b] = await cluster('kill:');
+    const onA = [new Player('ka1'), new Player('ka2'), new Player('ka3')];
+    const onB = [new Player('kb1')];
+    for (const p of onA) await p.login(a);
+    for (const p of onB) await p.login(b);
+    const players = [...onA, ...onB];
+    const dropped0 = await droppedCount([a, b]);
+    const flow = new Flow([b, a], players);
+    await sleep(300);
+    flow.phase = 'during';
+    const list = await redis.command('CLIENT LIST');
+    const ids = [...list.matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)].map((m) => m[1]);
+    expect(ids.length, list).toBeGreaterThanOrEqual(2); // commands and subscriber
+    for (const id of ids) expect(await redis.command(`CLIENT KILL ID ${id}`)).toMatch(/^:1/);
+    await eventually(async () => (await a.ready()) === 200, 'a ready again');
+    flow.phase = 'after';
+    await sleep(500);
+    await flow.stop();
+
+    // Registered again: b sees a's players online on a, and its pushes to them are delivered.
+    for (const p of onA) {
+      const info = await b.api('GET', `/v1/players/${p.name}`);
+      expect(info.body).toMatchObject({
+        online: true,
+        node: 'kill:a',
+        sessionId: p.current!.hello.sessionId,
+      });
+    }
+    const after = flow.answers.filter((x) => x.phase === 'after');
+    expect(after.length).toBeGreaterThan(0);
+    expect(
+      after.filter((x) => x.result !== 'delivered'),
+      'after the reconnect every online player is reached',
+    ).toEqual([]);
+    expect(
+      flow.answers.filter((x) => x.ms > BOUND_MS),
+      `answers slower than ${BOUND_MS} ms`,
+    ).toEqual([]);
+    const dropped = flow.answers.filter((x) => x.result === 'dropped').length;
+    expect((await droppedCount([a, b])) - dropped0, 'dropped answers are counted').toBe(dropped);
+
+    const { lost, ghosts, duplicates } = await account(flow, players, a, b);
+    if (process.env.CHAOS_DEBUG)
+      console.log(
+        JSON.stringify({
+          summary: summary(flow),
+          ghosts: ghosts.length,
+          duplicates,
+          maxMs: Math.max(...flow.answers.map((x) => x.ms)),
+        }),
+      );
+    expect(lost, 'answered delivered or cached, never received').toEqual([]);
+    expectOnlyTimedOutGhosts(ghosts);
+  }, 60_000);
+});

@@ -76,6 +76,7 @@ export class NodeRegistration {
     }
     try {
       const before = await cmd.call('SET', keys.node(nodeId), this.instance, 'PX', NODE_TTL_MS, 'GET');
+      await this.conn.syncClock();
       this.heartbeatOk = true;
       if (before !== this.instance && this.hadHeartbeat) {
         log.warn({ node: nodeId }, 'cluster engine: heartbeat had lapsed; re-registering');

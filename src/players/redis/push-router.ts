@@ -24,12 +24,16 @@ interface RouteJob {
  * message is queued (it may then arrive twice, under the same seq, if that node was only slow).
  */
 export class PushRouter {
+  private readonly commandTimeoutMs: number;
+
   constructor(
     private readonly config: GatewayConfig,
     private readonly conn: RedisConnection,
     private readonly channel: NodeChannel,
     private readonly metrics: GatewayMetrics,
-  ) {}
+  ) {
+    this.commandTimeoutMs = config.cluster.redis.commandTimeoutMs;
+  }
 
   async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
     const results: PushResult[] = new Array(players.length);
@@ -84,7 +88,8 @@ export class PushRouter {
     const args: Array<string | number | Buffer> = [2 * jobs.length];
     for (const j of jobs) args.push(keys.player(j.playerId), keys.queue(j.playerId));
     args.push(keys.prefix, cmd, body, offline ? '1' : '0', bounds.maxMessages, bounds.maxBytes);
-    args.push(bounds.ttlMs, this.conn.nodeId, mode);
+    // Past this (on Redis' clock) the script does nothing: this call has answered `dropped` by then.
+    args.push(bounds.ttlMs, this.conn.nodeId, mode, this.conn.redisTime(Date.now() + this.commandTimeoutMs));
     for (const [k, j] of jobs.entries()) args.push(j.playerId, waits?.[k].id ?? '', j.notEpoch);
     let reply: Array<string | number>;
     try {

@@ -21,6 +21,8 @@ export class RedisConnection {
   readonly target: string;
   stopping = false;
   private lastErrorLogAt = 0;
+  /** Redis' clock minus this process's (ms), measured by syncClock(). */
+  private clockOffsetMs = 0;
 
   constructor(
     config: GatewayConfig,
@@ -68,6 +70,22 @@ export class RedisConnection {
   disconnect(): void {
     this.sub.disconnect();
     this.cmd.disconnect();
+  }
+
+  /**
+   * Measures Redis' clock against this process's (TIME, halfway through the round trip),
+   * so a deadline can be handed to a script in Redis' time. Called at every heartbeat.
+   */
+  async syncClock(): Promise<void> {
+    const before = Date.now();
+    const [seconds, micros] = await this.cmd.time();
+    const after = Date.now();
+    this.clockOffsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2;
+  }
+
+  /** A time of this process (Date.now() scale) on Redis' clock. */
+  redisTime(localMs: number): number {
+    return Math.round(localMs + this.clockOffsetMs);
   }
 
   unavailable(op: string): EngineUnavailableError {

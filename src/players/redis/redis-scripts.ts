@@ -53,7 +53,11 @@ end
 /**
  * push — KEYS: player hash and queue of each player (2 per player). ARGV: prefix, cmd,
  * body, offline ('1'|'0'), maxMessages, maxBytes, ttlMs, from node, mode ('route'|'store'),
- * then per player: player, reqId, notEpoch. Per player, four values:
+ * deadline (ms, Redis' clock), then per player: player, reqId, notEpoch. A call that runs
+ * after its deadline changes nothing and answers 'dropped' for every player: its sender
+ * already answered so when its command timed out (Redis paused, say), and a message
+ * stored or routed later would reach a client whose push was answered `dropped`.
+ * Otherwise, per player, four values:
  *   {'routed', node, epoch, 0}   bound on a live node (binding epoch not notEpoch), in
  *                                'route' mode: sent to that node in a PUSH message (one
  *                                message per node for the whole call, body once);
@@ -68,9 +72,16 @@ end
 const PUSH = `${LIB}
 local prefix, cmd, body, offline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxMessages, maxBytes, ttlMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local from, mode = ARGV[8], ARGV[9]
-local n = (#ARGV - 9) / 3
+local from, mode, deadline = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local n = (#ARGV - 10) / 3
 local now = nowMs()
+if now > deadline then
+  local late = {}
+  for i = 1, n do
+    late[#late + 1] = 'dropped'; late[#late + 1] = 0; late[#late + 1] = 0; late[#late + 1] = 0
+  end
+  return late
+end
 local function enqueue(i)
   local hk, qk = KEYS[2 * i - 1], KEYS[2 * i]
   if offline ~= '1' then return {'dropped', 0, 0, 0} end
@@ -96,7 +107,7 @@ end
 local out, byNode, order, live = {}, {}, {}, {}
 for i = 1, n do
   local hk = KEYS[2 * i - 1]
-  local player, reqId, notEpoch = ARGV[7 + 3 * i], ARGV[8 + 3 * i], ARGV[9 + 3 * i]
+  local player, reqId, notEpoch = ARGV[8 + 3 * i], ARGV[9 + 3 * i], ARGV[10 + 3 * i]
   if redis.call('EXISTS', hk) == 0 then
     out[i] = {'dropped', 0, 0, 0}
   else

@@ -38,7 +38,7 @@ export type WebSocketConstructor = new (
 ) => WebSocketLike;
 
 export interface OpenOptions {
-  /** A WebSocket implementation; default: the global one, else the `ws` package (Node 20). */
+  /** A WebSocket implementation; default: the `ws` package in Node, the global one in browsers. */
   WebSocket?: WebSocketConstructor;
   /** Largest frame accepted from the gateway on tcp:// (a guard against a broken peer). */
   maxIncomingFrameBytes: number;
@@ -73,10 +73,18 @@ export function openSocket(url: URL, events: FrameSocketEvents, options: OpenOpt
 async function webSocketConstructor(given: WebSocketConstructor | undefined): Promise<WebSocketConstructor> {
   if (given !== undefined) return given;
   const global = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-  if (global !== undefined) return global;
-  // Node before 22 has no global WebSocket; the gateway package depends on `ws` anyway.
+  // In Node, the `ws` package even where a global WebSocket exists (Node 22+): that one
+  // ignores the third argument (ca, cert and key for wss://) and its error events carry
+  // no socket error (ECONNREFUSED…). The gateway package depends on `ws` anyway.
+  if (global !== undefined && !isNode()) return global;
   const ws = (await import('ws')) as unknown as { default: WebSocketConstructor };
   return ws.default;
+}
+
+function isNode(): boolean {
+  return (
+    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string'
+  );
 }
 
 async function openWebSocket(
@@ -160,11 +168,8 @@ type NetModule = typeof import('node:net');
 type TlsModule = typeof import('node:tls');
 
 async function openTcp(url: URL, events: FrameSocketEvents, options: OpenOptions): Promise<FrameSocket> {
-  const isNode =
-    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node ===
-    'string';
   const secure = url.protocol === 'tls:';
-  if (!isNode) throw new Error(`${url.protocol}// works in Node only; browsers use ws:// or wss://`);
+  if (!isNode()) throw new Error(`${url.protocol}// works in Node only; browsers use ws:// or wss://`);
   // A variable specifier keeps browser bundlers from trying to resolve node:net.
   const specifier = secure ? 'node:tls' : 'node:net';
   const mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);

@@ -10,8 +10,10 @@
  * Each time: every push is answered, within a bound; once Redis is back every player
  * logs in afresh and the answers are checked against what the clients received, over
  * every connection they had: `delivered` and `cached` arrived (cached ones accepted while
- * Redis kept its data), nothing arrived that was answered `dropped`, and the dropped
- * answers are the ones counted in gateway_push_total{kind="direct",result="dropped"}.
+ * Redis kept its data), nothing arrived that was answered `dropped` (under the pause this
+ * found a push answered dropped on a command timeout that Redis still ran when the pause
+ * ended, fixed in 9f90a89), and the dropped answers are the ones counted in
+ * gateway_push_total{kind="direct",result="dropped"}.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
@@ -20,8 +22,13 @@ import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
 import { RedisServer } from '../support/redis-server.js';
 
-/** cluster.redis.commandTimeoutMs of both nodes. */
-const TIMEOUT_MS = 400;
+/**
+ * cluster.redis.commandTimeoutMs of both nodes. Not smaller: a reply that arrives after
+ * the timeout although its script ran in time (a starved event loop on a busy machine)
+ * is still answered dropped while the push took effect — the one case the script deadline
+ * cannot cover; at 400 ms it happened about once in ten runs here, outside any chaos.
+ */
+const TIMEOUT_MS = 800;
 /**
  * The longest a push may take: a routed push is one script, an ack wait, a retry past a
  * stale binding (script and ack again) and a store (a script): five Redis-bounded steps,
@@ -192,9 +199,22 @@ async function account(flow: Flow, players: Player[], a: GatewayProcess, b: Gate
     const got = byPlayer.get(ans.player)!.filter(([body]) => body === ans.body);
     if (ans.result === 'dropped' && got.length > 0) ghosts.push(ans);
     if (ans.result !== 'dropped' && got.length === 0) lost.push(ans);
-    // At least once (docs/cluster.md): a repeat carries the same seq.
-    if (new Set(got.map(([, seq]) => seq)).size > 1)
-      duplicates.push(`${ans.body}: seqs ${got.map(([, s]) => s)}`);
+    // At least once (docs/cluster.md): a repeat should carry the same seq. Repeats under
+    // another seq are the KNOWN BUG test's (an ack too late); listed, not asserted here.
+    if (new Set(got.map(([, seq]) => seq)).size > 1) {
+      const where = players
+        .find((p) => p.name === ans.player)!
+        .connections.map((c) =>
+          c.frames
+            .filter((f) => f.type === FrameType.PUSH)
+            .map((f) => `${f.seq}:${f.body}`)
+            .join(' '),
+        );
+      duplicates.push(
+        `${ans.player} ${ans.body} answered ${ans.result} in ${Math.round(ans.ms)} ms (${ans.phase}): ` +
+          `seqs ${got.map(([, s]) => s)}; connections: ${where.join(' | ')}`,
+      );
+    }
   }
   for (const p of players) {
     // On each connection the seq only grows.
@@ -220,24 +240,7 @@ function summary(flow: Flow) {
 function debug(flow: Flow, ghosts: Answer[], duplicates: string[]): void {
   if (!process.env.CHAOS_DEBUG) return;
   const maxMs = Math.max(...flow.answers.map((x) => x.ms));
-  console.log(JSON.stringify({ summary: summary(flow), ghosts: ghosts.length, duplicates, maxMs }));
-}
-
-/** Pushes answered dropped after a command timeout, yet received (see the KNOWN BUG test). */
-const pausedGhosts: Answer[] = [];
-
-/**
- * A push answered `dropped` must never arrive — except, for now, one whose Redis command
- * timed out (the known bug below): those are set aside for the KNOWN BUG test; any other
- * fails here.
- */
-function expectOnlyTimedOutGhosts(ghosts: Answer[]): void {
-  const timedOut = ghosts.filter((g) => g.ms >= TIMEOUT_MS - 5);
-  expect(
-    ghosts.filter((g) => !timedOut.includes(g)),
-    'answered dropped without a timeout, yet received',
-  ).toEqual([]);
-  pausedGhosts.push(...timedOut);
+  console.log(JSON.stringify({ summary: summary(flow), ghosts, duplicates, maxMs }));
 }
 
 describe('Redis chaos while pushes flow', () => {
@@ -275,22 +278,10 @@ describe('Redis chaos while pushes flow', () => {
     const { lost, ghosts, duplicates } = await account(flow, players, a, b);
     debug(flow, ghosts, duplicates);
     expect(lost, 'answered delivered or cached, never received').toEqual([]);
-    expectOnlyTimedOutGhosts(ghosts);
+    // A push answered dropped on a command timeout must not run later (a script past its
+    // sender's deadline changes nothing): this failed before commit 9f90a89.
+    expect(ghosts, 'answered dropped, yet received').toEqual([]);
   }, 60_000);
-
-  /**
-   * KNOWN BUG in the Redis engine (src/players/redis/push-router.ts, routeChunk): when the
-   * gwPush script's reply does not come within commandTimeoutMs, ioredis rejects, and the
-   * push is answered `dropped` — but the script was already sent and Redis runs it when
-   * the pause ends: the message is queued (player offline) or published and written (player
-   * online), under a seq. The client receives a push its backend was told was dropped; a
-   * backend that retries it makes the player get it twice, under two seqs. Marked
-   * `fails` until the engine is fixed (e.g. the script refusing to run past a deadline the
-   * node gives it, in Redis' own clock): then this test fails and `.fails` goes.
-   */
-  it.fails('KNOWN BUG: a push answered dropped after a command timeout is not delivered later', () => {
-    expect(pausedGhosts, 'answered dropped after a timeout, yet received').toEqual([]);
-  });
 
   it('Redis restarted empty mid-stream: pushes answered within bound, nodes re-register, nothing lost silently', async () => {
     const [redis, a, b] = await cluster('empty:');
@@ -326,18 +317,10 @@ describe('Redis chaos while pushes flow', () => {
     expect((await droppedCount([a, b])) - dropped0, 'dropped answers are counted').toBe(dropped);
 
     const { lost, ghosts, duplicates } = await account(flow, players, a, b);
-    if (process.env.CHAOS_DEBUG)
-      console.log(
-        JSON.stringify({
-          summary: summary(flow),
-          ghosts: ghosts.length,
-          duplicates,
-          maxMs: Math.max(...flow.answers.map((x) => x.ms)),
-        }),
-      );
+    debug(flow, ghosts, duplicates);
     // Everyone was online: nothing was answered cached but lost with Redis' data.
     expect(lost, 'answered delivered or cached, never received').toEqual([]);
-    expectOnlyTimedOutGhosts(ghosts);
+    expect(ghosts, 'answered dropped, yet received').toEqual([]);
   }, 60_000);
 
   it("CLIENT KILL of one node's connections: it re-registers its players, pushes through the other node reach them", async () => {
@@ -383,16 +366,41 @@ describe('Redis chaos while pushes flow', () => {
     expect((await droppedCount([a, b])) - dropped0, 'dropped answers are counted').toBe(dropped);
 
     const { lost, ghosts, duplicates } = await account(flow, players, a, b);
-    if (process.env.CHAOS_DEBUG)
-      console.log(
-        JSON.stringify({
-          summary: summary(flow),
-          ghosts: ghosts.length,
-          duplicates,
-          maxMs: Math.max(...flow.answers.map((x) => x.ms)),
-        }),
-      );
+    debug(flow, ghosts, duplicates);
     expect(lost, 'answered delivered or cached, never received').toEqual([]);
-    expectOnlyTimedOutGhosts(ghosts);
+    expect(ghosts, 'answered dropped, yet received').toEqual([]);
   }, 60_000);
+
+  /**
+   * docs/cluster.md: a push routed to a node that does not acknowledge within
+   * commandTimeoutMs is answered `cached` and "queued in Redis under the same seq. At least
+   * once: if the node was only slow and did write it, the player gets it again at its next
+   * login, with the same seq (clients can drop a seq they have seen)". A node stalled for
+   * longer than the timeout (SIGSTOP, well under the 5 s heartbeat) does write it when it
+   * resumes — and the copy queued in Redis is replayed at the next login under another seq
+   * (above the reserved block: 1001 instead of 1), so a client cannot drop it as seen.
+   * KNOWN BUG, kept as `fails` until the engine queues the copy under the holder's seq or
+   * the docs say otherwise.
+   */
+  it.fails('KNOWN BUG: a push acknowledged too late is replayed under the same seq it was delivered with', async () => {
+    const [, a, b] = await cluster('stall:');
+    const p = new Player('sp1');
+    await p.login(a);
+    a.child!.kill('SIGSTOP');
+    let answer: Record<string, string>;
+    try {
+      answer = await b.push([p.name], 'late');
+    } finally {
+      a.child!.kill('SIGCONT');
+    }
+    expect(answer).toEqual({ [p.name]: 'cached' });
+    // The stalled node wrote it when it resumed: delivered at least once.
+    const live = await p.current!.nextOfType(FrameType.PUSH, 5_000);
+    expect(live.body.toString()).toBe('late');
+    await p.logoutByClose(b);
+    await p.login(b);
+    const replay = await p.current!.nextOfType(FrameType.PUSH, 5_000);
+    expect(replay.body.toString()).toBe('late');
+    expect(replay.seq, 'the repeat carries the seq it was delivered with').toBe(live.seq);
+  }, 30_000);
 });

@@ -320,7 +320,16 @@ describe('Redis chaos while pushes flow', () => {
     debug(flow, ghosts, duplicates);
     // Everyone was online: nothing was answered cached but lost with Redis' data.
     expect(lost, 'answered delivered or cached, never received').toEqual([]);
-    expect(ghosts, 'answered dropped, yet received').toEqual([]);
+    // One ambiguity is left, and allowed here: a push routed to the other node just
+    // before the kill is written there, but its ack dies with Redis; after commandTimeoutMs
+    // the accepting node would queue it (`cached`, at least once), cannot (Redis is down)
+    // and answers `dropped` — though the player got it. Such answers took the whole
+    // timeout; any other dropped push that arrived is a failure.
+    const ackLost = ghosts.filter((g) => g.ms >= TIMEOUT_MS - 5);
+    expect(
+      ghosts.filter((g) => !ackLost.includes(g)),
+      'answered dropped, yet received',
+    ).toEqual([]);
   }, 60_000);
 
   it("CLIENT KILL of one node's connections: it re-registers its players, pushes through the other node reach them", async () => {

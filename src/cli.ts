@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const [command, file] = positionals;
   if (command === 'check-config') {
-    const path = file ?? values.config ?? process.env.GATEWAY_CONFIG;
+    const path = file ?? values.config ?? (process.env.GATEWAY_CONFIG || undefined);
     if (!path) throw new ConfigError('check-config needs a config file');
     return checkConfig(path, stdio, { strict: values.strict === true });
   }
@@ -58,7 +58,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
-  const path = values.config ?? process.env.GATEWAY_CONFIG ?? null;
+  // An empty GATEWAY_CONFIG counts as unset, as every other empty env value does.
+  const path = values.config ?? (process.env.GATEWAY_CONFIG || null);
   const { config, baseDir } = loadConfigFile(path);
   const workers = values.workers === undefined ? 1 : checkWorkers(values.workers, config);
   if (workers > 1 && cluster.isPrimary) return runPrimary(workers, config, createLogger(config.log.level));

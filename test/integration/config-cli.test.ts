@@ -24,7 +24,13 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 describe('config (SPEC §10)', () => {
   it('has the SPEC defaults', () => {
     const c = buildConfig({});
-    expect(c.listen).toEqual({ tcp: '0.0.0.0:7000', ws: null, api: '127.0.0.1:7002', metrics: null, tls: null });
+    expect(c.listen).toEqual({
+      tcp: '0.0.0.0:7000',
+      ws: null,
+      api: '127.0.0.1:7002',
+      metrics: null,
+      tls: null,
+    });
     expect(c.auth).toMatchObject({ required: true, timeoutMs: 60_000 });
     expect(c.heartbeat).toEqual({ intervalMs: 10_000, timeoutMs: 30_000 });
     expect(c.players).toEqual({

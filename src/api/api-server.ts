@@ -11,7 +11,13 @@ import type { PlayerService } from '../players/player-service.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
 import type { ListenerTls } from '../transport/listener-tls.js';
 import { ApiError, invalid } from './api-error.js';
-import { closeAfterAnswer, createLimitedServer, type HttpLimits, httpLimits } from './http-limits.js';
+import {
+  closeAfterAnswer,
+  closeServer,
+  createLimitedServer,
+  type HttpLimits,
+  httpLimits,
+} from './http-limits.js';
 import { openApiDocument } from './openapi.js';
 import { ClientAbortedError, readBody } from './request-body.js';
 import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
@@ -122,11 +128,7 @@ export class ApiServer {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server);
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -196,3 +196,15 @@ function linger(socket: Socket, req: IncomingMessage, limits: HttpLimits): void 
   req.resume();
   socket.end();
 }
+
+/**
+ * Stops a listener: no new connections, and the open ones closed now (a client's
+ * keep-alive connection would otherwise hold close() open until it idles out).
+ */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

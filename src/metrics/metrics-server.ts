@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createLimitedServer, type HttpLimits } from '../api/http-limits.js';
+import { closeServer, createLimitedServer, type HttpLimits } from '../api/http-limits.js';
 import type { Address } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
@@ -122,12 +122,7 @@ export class MetricsServer {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-      // A scraper's keep-alive connection would hold close() open until it idles out.
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server);
   }
 }
 

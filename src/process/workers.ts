@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:http';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { httpLimits } from '../api/http-limits.js';
 import { ConfigError } from '../config/load.js';
 import { type GatewayConfig, parseAddress } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import { listen } from '../transport/listen.js';
+import { MetricsServer, type ScrapeSource } from '../metrics/metrics-server.js';
 
 /** A worker that dies on its own is forked again after this long (not in a tight loop). */
 const RESPAWN_DELAY_MS = 1_000;
@@ -71,7 +71,13 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
   for (let i = 0; i < count; i++) fork(i);
   log.info({ node: config.node.id, workers: count, pid: process.pid }, 'primary started workers');
   const metricsServer =
-    config.listen.metrics === null ? null : serveClusterMetrics(config.listen.metrics, log);
+    config.listen.metrics === null
+      ? null
+      : serveClusterMetrics(config, log).catch((err: Error) => {
+          // The workers serve on; only the summed metrics are missing.
+          log.error({ err: err.message }, "the primary cannot serve the workers' metrics");
+          return null;
+        });
 
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -87,7 +93,7 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
         if (workers.size > 0) return;
         clearInterval(check);
         clearTimeout(killTimer);
-        metricsServer?.then((server) => server.close());
+        metricsServer?.then((server) => server?.close());
         resolve(0);
       }, 20);
     };
@@ -104,33 +110,21 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
 /**
  * The primary's `listen.metrics`: every worker's registry, fetched over IPC and summed
  * (prom-client's AggregatorRegistry), so one scrape sees the whole host. Without it a
- * scrape of the shared API port reaches one worker at random.
+ * scrape of the shared API port reaches one worker at random. Served with the limits of
+ * every gateway listener (one request at a time per connection, timeouts, a cap).
  */
-function serveClusterMetrics(address: string, log: Logger) {
+async function serveClusterMetrics(config: GatewayConfig, log: Logger): Promise<MetricsServer> {
   const aggregator = new AggregatorRegistry();
-  const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
-      return;
-    }
-    aggregator.clusterMetrics().then(
-      (text) => res.writeHead(200, { 'content-type': aggregator.contentType }).end(text),
-      (err: Error) => {
-        log.error({ err: err.message }, 'collecting worker metrics failed');
-        res.writeHead(503).end();
-      },
-    );
-  });
-  return listen(server, parseAddress(address)!, 511).then(
-    (bound) => {
-      log.info({ metrics: `${bound.host}:${bound.port}` }, "primary serving the workers' metrics, summed");
-      return server;
-    },
-    (err: Error) => {
-      log.error({ err: err.message, address }, 'listen.metrics: cannot listen');
-      throw err;
-    },
-  );
+  const source: ScrapeSource = {
+    text: () => aggregator.clusterMetrics(),
+    contentType: aggregator.contentType,
+    rejected: (reason) => log.debug({ reason }, 'primary metrics listener refused a scrape'),
+  };
+  const at = { ...parseAddress(config.listen.metrics!)!, key: 'listen.metrics' };
+  const server = new MetricsServer(at, source, httpLimits(config.api), log);
+  const bound = await server.listen();
+  log.info({ metrics: `${bound.host}:${bound.port}` }, "primary serving the workers' metrics, summed");
+  return server;
 }
 
 /** In a worker: answer the primary's requests for metrics with this gateway's registry. */

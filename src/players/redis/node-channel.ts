@@ -20,6 +20,8 @@ export class NodeChannel {
   private readonly received: MessageCounters;
   private readonly acksOut = new Map<string, string[]>();
   private acksScheduled = false;
+  /** True once Redis confirmed this node's subscriptions, until the subscriber connection drops. */
+  subscribed = false;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -36,11 +38,19 @@ export class NodeChannel {
     this.received = counters('in');
     this.sent = counters('out');
     conn.sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onMessage(message));
+    conn.sub.on('close', () => {
+      this.subscribed = false;
+    });
   }
 
-  /** Subscribes to this node's channel and the broadcast channel (before anything is bound here). */
-  subscribe(): Promise<unknown> {
-    return this.conn.sub.subscribe(this.conn.keys.channel(this.conn.nodeId), this.conn.keys.broadcast);
+  /**
+   * Subscribes to this node's channel and the broadcast channel (before anything is bound
+   * here, and again after every reconnect: ioredis resubscribes without waiting, and a
+   * message published before Redis has the subscription finds no receiver).
+   */
+  async subscribe(): Promise<void> {
+    await this.conn.sub.subscribe(this.conn.keys.channel(this.conn.nodeId), this.conn.keys.broadcast);
+    this.subscribed = true;
   }
 
   /**

@@ -53,7 +53,11 @@ export class RedisEngine implements Engine {
   /** Redis reachable, subscribed, heartbeat renewed, and this node's bindings registered. */
   get ready(): boolean {
     return (
-      !this.conn.stopping && this.registration.heartbeatOk && this.registration.registered && this.conn.up
+      !this.conn.stopping &&
+      this.registration.heartbeatOk &&
+      this.registration.registered &&
+      this.channel.subscribed &&
+      this.conn.up
     );
   }
 
@@ -72,7 +76,13 @@ export class RedisEngine implements Engine {
     });
     // Messages for this node published while its subscriber was away found no receiver and
     // were queued: re-registering replays them to the sessions it still holds.
-    sub.on('ready', () => this.registration.register());
+    sub.on('ready', () => {
+      // Registered only once the subscriptions are confirmed, so other nodes' messages find this node.
+      this.channel.subscribe().then(
+        () => this.registration.register(),
+        (err) => this.conn.failed('subscribe', err),
+      );
+    });
     sub.on('close', () => {
       this.registration.registered = false;
       this.updateGauge();

@@ -15,14 +15,8 @@ import {
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
-import {
-  api,
-  getJson,
-  openRaw,
-  type RunningBoth,
-  startGatewayBoth,
-  TRANSPORTS,
-} from '../support/transports.js';
+import { api } from '../support/push-api.js';
+import { openRaw, postOk, type RunningBoth, startGatewayBoth, TRANSPORTS } from '../support/transports.js';
 
 let backend: TestBackend;
 let gw: RunningBoth;
@@ -144,7 +138,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const c = await client(gw.url(kind));
     await c.call(1, `sdk-push-${kind}`);
     const got = next(c, 'push');
-    await api(gw, '/v1/push', {
+    await postOk(gw, '/v1/push', {
       players: [`sdk-push-${kind}`],
       cmd: 5,
       data: Buffer.from('hi').toString('base64'),
@@ -160,7 +154,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const kicked = next(c, 'kick');
     const closed = next(c, 'close');
     const inFlight = c.request(900, '1000').catch((e: unknown) => e);
-    await api(gw, '/v1/kick', { players: [`sdk-kick-${kind}`], reason: 'bye now' });
+    await postOk(gw, '/v1/kick', { players: [`sdk-kick-${kind}`], reason: 'bye now' });
     expect(await kicked).toEqual({ status: Status.KICKED, error: 'KICKED', message: 'bye now' });
     expect(await closed).toMatchObject({ kick: { status: Status.KICKED } });
     expect(await inFlight).toMatchObject({ status: Status.KICKED, name: 'KICKED' });
@@ -180,7 +174,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect(kicks).toEqual([]);
     expect(c.state).toBe('open');
     expect((await c.request(10, 'still here')).text()).toBe('still here');
-    const player = await getJson(gw, `/v1/players/sdk-idle-${kind}`);
+    const player = await api(gw, 'GET', `/v1/players/sdk-idle-${kind}`);
     expect(player.body).toMatchObject({ online: true, sessionId: c.hello.sessionId });
   });
 
@@ -192,12 +186,12 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     c.on('reconnecting', (r) => scheduled.push(r));
     const disconnected = next(c, 'disconnect');
     const closed = next(c, 'close');
-    await api(gw, '/v1/kick', { players: [player], reason: 'banned' });
+    await postOk(gw, '/v1/kick', { players: [player], reason: 'banned' });
     expect(await disconnected).toMatchObject({ kick: { status: Status.KICKED }, reconnecting: false });
     expect(await closed).toMatchObject({ kick: { status: Status.KICKED, message: 'banned' } });
     expect(c.state).toBe('closed');
     expect(scheduled).toEqual([]);
-    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({ online: false });
+    expect((await api(gw, 'GET', `/v1/players/${player}`)).body).toMatchObject({ online: false });
   });
 
   it('reconnects after KICK IDLE_TIMEOUT, with onReconnect logging in again', async () => {
@@ -221,12 +215,12 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect(info.hello.sessionId).not.toBe(first);
     expect(relogins).toBe(1);
     expect(c.state).toBe('open');
-    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({
+    expect((await api(gw, 'GET', `/v1/players/${player}`)).body).toMatchObject({
       online: true,
       sessionId: info.hello.sessionId,
     });
     const pushed = next(c, 'push');
-    await api(gw, '/v1/push', { players: [player], cmd: 7, data: '' });
+    await postOk(gw, '/v1/push', { players: [player], cmd: 7, data: '' });
     expect(await pushed).toMatchObject({ cmd: 7 });
     await c.close();
   });
@@ -240,10 +234,10 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     await c.call(1, player);
     const disconnected = next(c, 'disconnect');
     const reconnected = next(c, 'reconnect');
-    await api(gw, '/v1/kick', { players: [player] });
+    await postOk(gw, '/v1/kick', { players: [player] });
     expect(await disconnected).toMatchObject({ kick: { status: Status.KICKED }, reconnecting: true });
     await reconnected;
-    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({ online: true });
+    expect((await api(gw, 'GET', `/v1/players/${player}`)).body).toMatchObject({ online: true });
   });
 
   it("retries when onReconnect fails, emitting 'error'", async () => {
@@ -259,7 +253,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     await c.call(1, player);
     const failed = next(c, 'error');
     const reconnected = next(c, 'reconnect');
-    await api(gw, '/v1/kick', { players: [player] });
+    await postOk(gw, '/v1/kick', { players: [player] });
     expect((await failed).message).toBe('login service down');
     expect(await reconnected).toMatchObject({ attempt: 2 });
     expect(calls).toBe(2);
@@ -277,7 +271,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect(await disconnected).toMatchObject({ kick: { status: Status.REPLACED }, reconnecting: false });
     expect(await closed).toMatchObject({ kick: { status: Status.REPLACED, error: 'REPLACED' } });
     expect(a.state).toBe('closed');
-    expect((await getJson(gw, `/v1/players/${player}`)).body).toMatchObject({
+    expect((await api(gw, 'GET', `/v1/players/${player}`)).body).toMatchObject({
       online: true,
       sessionId: b.hello.sessionId,
     });
@@ -292,16 +286,18 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     });
     await c.call(1, player);
     const firstPush = next(c, 'push');
-    await api(gw, '/v1/push', { players: [player], cmd: 5, data: '' });
+    await postOk(gw, '/v1/push', { players: [player], cmd: 5, data: '' });
     expect(await firstPush).toMatchObject({ seq: 1 });
 
     const disconnected = next(c, 'disconnect');
-    await api(gw, '/v1/kick', { players: [player] });
+    await postOk(gw, '/v1/kick', { players: [player] });
     await disconnected;
-    await until(async () => (await getJson(gw, `/v1/players/${player}`)).body.online === false);
+    await until(async () => (await api(gw, 'GET', `/v1/players/${player}`)).body.online === false);
     // players.offline.maxMessages is 1: seq 2 and 3 are dropped from the queue, 4 is kept.
     for (let i = 0; i < 3; i++) {
-      expect(await api(gw, '/v1/push', { players: [player], cmd: 5, data: '' })).toMatchObject({ cached: 1 });
+      expect(await postOk(gw, '/v1/push', { players: [player], cmd: 5, data: '' })).toMatchObject({
+        cached: 1,
+      });
     }
     const gap = next(c, 'gap');
     const replayed = next(c, 'push');
@@ -392,7 +388,7 @@ describe('SDK with a standard WebSocket (the browser API)', () => {
       });
     await waitLines(1);
     expect(lines[0]).toBe('ready');
-    await api(gw, '/v1/push', { players: [player], cmd: 3, data: Buffer.from([9, 8]).toString('base64') });
+    await postOk(gw, '/v1/push', { players: [player], cmd: 3, data: Buffer.from([9, 8]).toString('base64') });
     await waitLines(2);
     expect(JSON.parse(lines[1])).toEqual({
       opened: 1,

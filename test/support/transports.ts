@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import { type Running, startGateway } from './gateway-fixture.js';
-import { api as call } from './push-api.js';
+import { api } from './push-api.js';
 import { RawClient } from './raw-client.js';
 import { RawPeer } from './raw-peer.js';
 
@@ -101,17 +101,7 @@ export function openRaw(gw: RunningBoth, kind: TransportKind): Promise<RawPeer> 
 
 /** POSTs JSON to the gateway's API and returns the parsed answer; anything but 200 throws. */
 export async function postOk(gw: Running, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const r = await call(gw, 'POST', path, body);
+  const r = await api(gw, 'POST', path, body);
   if (r.status !== 200) throw new Error(`${path} answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body as Record<string, unknown>;
-}
-
-// TODO(lead): client-sdk.test.ts still uses these two names; switch it to postOk / api and remove.
-export { postOk as api };
-export async function getJson(
-  gw: Running,
-  path: string,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await call(gw, 'GET', path);
-  return { status: r.status, body: r.body as Record<string, unknown> };
 }

@@ -349,7 +349,11 @@ describe('Redis chaos while pushes flow', () => {
     for (const id of ids) expect(await redis.command(`CLIENT KILL ID ${id}`)).toMatch(/^:1/);
     await eventually(async () => (await a.ready()) === 200, 'a ready again');
     flow.phase = 'after';
-    await sleep(500);
+    // Pushes sent before `after` may still be waiting out their bound; wait for a few sent after it.
+    await eventually(
+      async () => flow.answers.filter((x) => x.phase === 'after').length >= 6,
+      'answers to pushes sent after the reconnect',
+    );
     await flow.stop();
 
     // Registered again: b sees a's players online on a, and its pushes to them are delivered.

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { GatewayConfig } from '../config/schema.js';
 import { cmdRanges, firstOverlap } from '../plugins/cmd-ranges.js';
 import { HOOK_NAMES, type HookName } from '../plugins/hooks.js';
 import type { PluginApi } from '../plugins/plugin.js';
 import { PluginError } from '../plugins/plugin-error.js';
 import { BUNDLED_PLUGINS, loadPlugin } from '../plugins/plugin-loader.js';
+import { pluginMetrics } from '../plugins/plugin-metrics.js';
 import type { Range } from './cmd-ranges.js';
 
 /** A setup still pending after this long fails the check instead of hanging it. */
@@ -98,12 +99,7 @@ function standIn(
     config,
     log: log.child({ plugin: entry.name }),
     targets: new Set(Object.keys(config.targets)),
-    metrics: {
-      registry,
-      counter: (c) => new Counter({ ...c, registers: [registry] }),
-      gauge: (c) => new Gauge({ ...c, registers: [registry] }),
-      histogram: (c) => new Histogram({ ...c, registers: [registry] }),
-    },
+    metrics: pluginMetrics(registry),
     handle: (cmds, handler) => {
       if (typeof handler !== 'function')
         throw new TypeError('handle(cmds, handler): handler must be a function');

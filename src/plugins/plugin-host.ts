@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram } from 'prom-client';
 import { CmdSet, type CmdSpec } from '../config/cmd-set.js';
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
@@ -14,6 +13,7 @@ import type { PluginApi } from './plugin.js';
 import type { BindContext, LocalHandler, SessionCloseContext } from './plugin-context.js';
 import { PluginError } from './plugin-error.js';
 import { loadPlugin } from './plugin-loader.js';
+import { pluginMetrics } from './plugin-metrics.js';
 import { PluginSessionView } from './plugin-session.js';
 import { type HandlerEntry, type HookEntry, isPromiseLike, PluginStage } from './plugin-stage.js';
 
@@ -199,12 +199,7 @@ export class PluginHost {
       config,
       log: log.child({ plugin: name }),
       targets,
-      metrics: {
-        registry,
-        counter: (c) => new Counter({ ...c, registers: [registry] }),
-        gauge: (c) => new Gauge({ ...c, registers: [registry] }),
-        histogram: (c) => new Histogram({ ...c, registers: [registry] }),
-      },
+      metrics: pluginMetrics(registry),
       handle: (cmds, handler) => {
         assertOpen('handle');
         this.addHandler(name, cmds, handler);

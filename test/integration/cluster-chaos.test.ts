@@ -347,6 +347,12 @@ describe('Redis chaos while pushes flow', () => {
     const ids = [...list.matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)].map((m) => m[1]);
     expect(ids.length, list).toBeGreaterThanOrEqual(2); // commands and subscriber
     for (const id of ids) expect(await redis.command(`CLIENT KILL ID ${id}`)).toMatch(/^:1/);
+    // /readyz may still say 200 before a has even seen its sockets close: wait until it has
+    // reconnected (new connections under its name, none of the killed ones), then for ready.
+    await eventually(async () => {
+      const now = [...(await redis.command('CLIENT LIST')).matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)];
+      return now.length >= ids.length && now.every((m) => !ids.includes(m[1]));
+    }, 'a reconnected');
     await eventually(async () => (await a.ready()) === 200, 'a ready again');
     flow.phase = 'after';
     // Pushes sent before `after` may still be waiting out their bound; wait for a few sent after it.

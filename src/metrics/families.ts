@@ -86,6 +86,11 @@ abstract class Family<C> {
   }
 
   protected abstract create(labels: Record<string, string>): C;
+
+  /** Every child, in creation order (read by the JSON stats routes, src/api/stats-routes.ts). */
+  all(): IterableIterator<C> {
+    return this.children.values();
+  }
 }
 
 export class CounterFamily extends Family<CounterChild> {
@@ -114,7 +119,8 @@ export class HistogramFamily extends Family<HistogramChild> {
     name: string,
     help: string,
     labelNames: readonly string[],
-    private readonly bounds: readonly number[] = DEFAULT_BUCKETS,
+    /** The finite upper bounds (seconds), ascending; children count one slot more (+Inf). */
+    readonly bounds: readonly number[] = DEFAULT_BUCKETS,
   ) {
     super(name, help, labelNames);
   }

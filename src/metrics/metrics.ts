@@ -319,6 +319,13 @@ export class GatewayMetrics {
     child.value++;
   }
 
+  /** gateway_errors_total by type, since start (GET /v1/stats `errors`); types never counted are absent. */
+  errorTotals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const c of this.errors.all()) out[c.labels.type] = (out[c.labels.type] ?? 0) + c.value;
+    return out;
+  }
+
   /** SelfRegistration's onChange. */
   setRegistryUp(up: boolean): void {
     this.registryUp.set(up ? 1 : 0);

@@ -15,6 +15,15 @@ export interface PlayerInfo {
   pushSeq: number;
 }
 
+/** What GET /v1/nodes lists: one gateway node of the cluster (read-only, for operators). */
+export interface NodeInfo {
+  id: string;
+  /** The process holding the id (a restart is another instance); null with the local engine. */
+  instance: string | null;
+  /** Since the node last renewed its heartbeat (ms); 0 with the local engine. */
+  heartbeatAgeMs: number;
+}
+
 export interface EngineCounts {
   online: number;
   offline: number;
@@ -72,4 +81,10 @@ export interface Engine {
   /** What is known of `playerId`; `local` is its binding on this node, if any. */
   player(playerId: string, local: Binding | undefined): Promise<PlayerInfo | null>;
   counts(): EngineCounts;
+  /**
+   * The nodes alive now: local, this node only; Redis, every node whose heartbeat key
+   * exists (a node that died without leaving stays listed until its key expires, at most
+   * 5 s). Read-only; rejects with EngineUnavailableError when Redis cannot be reached.
+   */
+  nodes(): Promise<NodeInfo[]>;
 }

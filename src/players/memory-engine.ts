@@ -1,7 +1,7 @@
 import type { GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { Binding } from './binding.js';
-import type { Engine, EngineCounts, PlayerInfo, PushResult } from './engine.js';
+import type { Engine, EngineCounts, NodeInfo, PlayerInfo, PushResult } from './engine.js';
 import type { LocalHub, ReplayMessage } from './local-hub.js';
 import { type DropReason, OfflineQueue } from './offline-queue.js';
 import { Player } from './player.js';
@@ -170,6 +170,10 @@ export class MemoryEngine implements Engine {
 
   counts(): EngineCounts {
     return { online: this.hub.size, offline: this.offline.size, offlineMessages: this.queued };
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return [{ id: this.config.node.id, instance: null, heartbeatAgeMs: 0 }];
   }
 
   /** Forgets players offline for longer than players.retainMs, oldest first, bounded per sweep. */

@@ -1,7 +1,7 @@
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { Status } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
-import type { Engine, EngineCounts, PlayerInfo, PushResult } from './engine.js';
+import type { Engine, EngineCounts, NodeInfo, PlayerInfo, PushResult } from './engine.js';
 import { Delivery, type LocalHub } from './local-hub.js';
 import type { PlayerService } from './player-service.js';
 
@@ -42,6 +42,11 @@ export class Players implements PlayerService {
 
   counts(): EngineCounts {
     return this.engine.counts();
+  }
+
+  /** The nodes alive now (Engine.nodes): this one with the local engine. */
+  nodes(): Promise<NodeInfo[]> {
+    return this.engine.nodes();
   }
 
   /**

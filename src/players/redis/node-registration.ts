@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { GatewayConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 import type { Binding } from '../binding.js';
+import type { NodeInfo } from '../engine.js';
 import type { LocalHub } from '../local-hub.js';
 import { decodeQueued } from './queued-message.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -17,6 +18,8 @@ export const LEASE_REFRESH_MS = 10_000;
 const LEASE_SLACK_MS = 3 * LEASE_REFRESH_MS;
 /** Bindings renewed per pipeline chunk. */
 const REFRESH_CHUNK = 500;
+/** Most nodes GET /v1/nodes lists (a bound on the SCAN, not a cluster limit). */
+const MAX_NODES_LISTED = 1_000;
 
 /** An unbind that could not reach Redis; replayed on reconnect (the epoch compare keeps it safe). */
 interface PendingUnbind {
@@ -98,6 +101,43 @@ export class NodeRegistration {
       const key = this.conn.keys.node(this.conn.nodeId);
       if ((await this.conn.cmd.get(key)) === this.instance) await this.conn.cmd.del(key);
     } catch {}
+  }
+
+  /**
+   * The nodes whose heartbeat key exists (SCAN of `<prefix>node:*`, then GET and PTTL of
+   * each), sorted by id; at most MAX_NODES_LISTED. Read-only; EngineUnavailableError when
+   * Redis cannot be reached.
+   */
+  async nodes(): Promise<NodeInfo[]> {
+    if (!this.conn.connected) throw this.conn.unavailable('nodes');
+    const { cmd, keys } = this.conn;
+    const head = keys.node('');
+    try {
+      const found = new Set<string>();
+      let cursor = '0';
+      do {
+        const [next, batch] = await cmd.scan(cursor, 'MATCH', `${globEscaped(head)}*`, 'COUNT', 200);
+        for (const k of batch) if (found.size < MAX_NODES_LISTED) found.add(k);
+        cursor = next;
+      } while (cursor !== '0' && found.size < MAX_NODES_LISTED);
+      const listed = await Promise.all(
+        [...found].map(async (key) => {
+          const [instance, ttl] = await Promise.all([cmd.get(key), cmd.pttl(key)]);
+          return { key, instance, ttl };
+        }),
+      );
+      return listed
+        .filter((n) => n.instance !== null && n.ttl >= 0)
+        .map((n) => ({
+          id: n.key.slice(head.length),
+          instance: n.instance,
+          heartbeatAgeMs: Math.max(0, NODE_TTL_MS - n.ttl),
+        }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    } catch (err) {
+      this.conn.failed('nodes', err);
+      throw this.conn.unavailable('nodes');
+    }
   }
 
   /** Ends `b`'s record in Redis, or keeps the unbind for the next registration when Redis is away. */
@@ -249,4 +289,9 @@ export class NodeRegistration {
     // It ended while the script ran: take it out of Redis again.
     await this.sendUnbind(b.playerId, { epoch: b.epoch, seq: b.seq, ceil: b.ceil, last: Date.now() });
   }
+}
+
+/** `s` as a literal in a Redis glob pattern (SCAN MATCH): its `*`, `?`, `[`, `]` and `\` escaped. */
+function globEscaped(s: string): string {
+  return s.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -2,7 +2,7 @@ import type { GatewayConfig } from '../../config/schema.js';
 import type { Logger } from '../../logger.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 import type { Binding } from '../binding.js';
-import type { Engine, EngineCounts, PlayerInfo, PushResult } from '../engine.js';
+import type { Engine, EngineCounts, NodeInfo, PlayerInfo, PushResult } from '../engine.js';
 import type { LocalHub, ReplayMessage } from '../local-hub.js';
 import { encodeMessage, MessageKind } from './cluster-message.js';
 import { NodeChannel } from './node-channel.js';
@@ -281,6 +281,10 @@ export class RedisEngine implements Engine {
    */
   counts(): EngineCounts {
     return { online: this.hub.size, offline: 0, offlineMessages: 0 };
+  }
+
+  nodes(): Promise<NodeInfo[]> {
+    return this.registration.nodes();
   }
 
   private updateGauge(): void {

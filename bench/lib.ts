@@ -15,7 +15,9 @@ export async function start<T>(
   pick: (line: string) => T | null,
   env: Record<string, string> = {},
 ): Promise<{ child: ChildProcess; value: T; lines: AsyncIterableIterator<string> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  // PROFILE=<dir>: every started process writes a CPU profile there when it exits.
+  const profile = process.env.PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

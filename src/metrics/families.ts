@@ -41,13 +41,14 @@ export class HistogramChild {
   ) {
     this.counts = new Float64Array(bounds.length + 1);
   }
-  observe(seconds: number): void {
+  /** `times` observations of the same value (a batch that took `seconds` for each of its items). */
+  observe(seconds: number, times = 1): void {
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && seconds > bounds[i]) i++;
-    this.counts[i]++;
-    this.sum += seconds;
-    this.count++;
+    this.counts[i] += times;
+    this.sum += seconds * times;
+    this.count += times;
   }
 }
 

@@ -115,7 +115,7 @@ export class GatewayMetrics {
   /** Cluster engine (src/cluster/redis-engine.ts); all stay at zero with the local engine. */
   readonly clusterMessages = new CounterFamily(
     'gateway_cluster_messages_total',
-    'Messages between gateway nodes over Redis pub/sub, by direction (in, out) and kind (push, kick, group, broadcast, ack).',
+    'Messages between gateway nodes over Redis pub/sub, by direction (in, out) and kind (push, direct, kick, group, broadcast, ack).',
     ['direction', 'kind'],
   );
   readonly clusterRedisErrors = new CounterFamily(

@@ -205,6 +205,77 @@ describe('bindings across nodes', () => {
   });
 });
 
+describe('route cache (pushes straight to the node last seen holding the player)', () => {
+  const direct = (nd: EngineNode, dir: 'in' | 'out') => nd.metrics.clusterMessages.child(dir, 'direct').value;
+
+  it('after one push through the script, the next go straight to the holding node, in order', async () => {
+    const [a, b] = await cluster(2);
+    const c = await b.login('rc1');
+    for (const body of ['one', 'two', 'three']) {
+      expect(await a.players.push(['rc1'], 5, B(body), true)).toEqual(['delivered']);
+    }
+    expect(pushes(c)).toEqual([
+      [1, 'one'],
+      [2, 'two'],
+      [3, 'three'],
+    ]);
+    expect(direct(a, 'out')).toBe(2);
+    expect(direct(b, 'in')).toBe(2);
+    expect(a.metrics.clusterPushDuration.child().count).toBe(3);
+  });
+
+  it('a remembered route gone stale (the player logged in on another node) reaches the new session, never the old', async () => {
+    const [a, b, c] = await cluster(3);
+    const old = await b.login('rc2');
+    expect(await a.players.push(['rc2'], 5, B('before'), true)).toEqual(['delivered']);
+    const now = await c.login('rc2');
+    await until(() => old.conn.closed, 3_000, 'old session kicked');
+    expect(await a.players.push(['rc2'], 5, B('after'), true)).toEqual(['delivered']);
+    expect(pushes(old)).toEqual([[1, 'before']]);
+    expect(pushes(now).map(([, body]) => body)).toEqual(['after']);
+    expect(direct(a, 'out')).toBe(1);
+  });
+
+  it('a remembered player who went offline is queued (cached) and replayed at the next login', async () => {
+    const [a, b] = await cluster(2);
+    const first = await b.login('rc3');
+    expect(await a.players.push(['rc3'], 5, B('online'), true)).toEqual(['delivered']);
+    await b.disconnect(first);
+    expect(await a.players.push(['rc3'], 5, B('queued'), true)).toEqual(['cached']);
+    expect(direct(a, 'out')).toBe(1);
+    const again = await b.login('rc3');
+    expect(pushes(again)).toEqual([[2, 'queued']]);
+  });
+
+  it('a remembered node that stopped: the push is queued at once, not after a timeout', async () => {
+    const [a, b] = await cluster(2);
+    await b.login('rc4');
+    expect(await a.players.push(['rc4'], 5, B('online'), true)).toEqual(['delivered']);
+    await b.stop();
+    started.splice(started.indexOf(b), 1);
+    const t0 = performance.now();
+    expect(await a.players.push(['rc4'], 5, B('queued'), true)).toEqual(['cached']);
+    expect(performance.now() - t0).toBeLessThan(a.config.cluster.redis.commandTimeoutMs);
+    expect(a.metrics.clusterAckTimeouts.child('push').value).toBe(0);
+  });
+
+  it('a batch to players on two nodes: one message per node, every player answered', async () => {
+    const [a, b, c] = await cluster(3);
+    const onB = await Promise.all(['rb1', 'rb2', 'rb3'].map((p) => b.login(p)));
+    const onC = await Promise.all(['rc5', 'rc6'].map((p) => c.login(p)));
+    const all = ['rb1', 'rc5', 'rb2', 'gone', 'rc6', 'rb3'];
+    const expected = ['delivered', 'delivered', 'delivered', 'dropped', 'delivered', 'delivered'];
+    expect(await a.players.push(all, 5, B('x'), true)).toEqual(expected);
+    expect(await a.players.push(all, 5, B('y'), true)).toEqual(expected);
+    expect(direct(a, 'out')).toBe(2);
+    for (const cl of [...onB, ...onC])
+      expect(pushes(cl)).toEqual([
+        [1, 'x'],
+        [2, 'y'],
+      ]);
+  });
+});
+
 describe('failures', () => {
   it('a holding node that does not answer within commandTimeoutMs is taken as gone: the push is cached', async () => {
     const [a] = await cluster(1);

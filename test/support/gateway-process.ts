@@ -72,9 +72,16 @@ export class GatewayProcess {
 
   /** Starts a node on fresh ports and waits until it (every worker) listens. */
   static async start(options: NodeOptions): Promise<GatewayProcess> {
-    const node = new GatewayProcess(options, await freePort(), await freePort());
-    await node.restart();
-    return node;
+    for (let attempt = 1; ; attempt++) {
+      const node = new GatewayProcess(options, await freePort(), await freePort());
+      try {
+        await node.restart();
+        return node;
+      } catch (err) {
+        // A free port can be taken by another test between freePort() and the bind: pick others.
+        if (attempt === 3 || !String(err).includes('address already in use')) throw err;
+      }
+    }
   }
 
   /** Starts the process (again, on the same ports) and waits for "gateway listening". */

@@ -1,17 +1,20 @@
 /** What a wait for acknowledgements ended with. */
 export interface AckOutcome {
-  /** Sum of the results acknowledged (a push's PushAck, a kick's 0/1, a fan-out's count). */
+  /** Sum of the results acknowledged (a kick's 0/1, a fan-out's count). */
   sum: number;
   /** How many acknowledgements arrived. */
   received: number;
   /** False when the wait ended by its timeout before `expected` arrived. */
   complete: boolean;
+  /** Per-entry answers by answering node (RESULTS: a push's codes); null when none came. */
+  parts: Map<string, string> | null;
 }
 
 interface Waiter {
   expected: number;
   received: number;
   sum: number;
+  parts: Map<string, string> | null;
   resolve(outcome: AckOutcome): void;
   timer: NodeJS.Timeout;
 }
@@ -20,7 +23,8 @@ interface Waiter {
  * Requests sent to other nodes that wait for their acknowledgements. A waiter is opened
  * before its request is sent, since an ack can overtake the reply of the command that
  * sent the request (they travel on different Redis connections). Every wait is bounded
- * by `timeoutMs`; ids are unique within this node.
+ * by `timeoutMs`; ids are unique within this node. One wait covers a whole message (a
+ * push to a hundred players is one timer, not a hundred).
  */
 export class AckWaiters {
   private readonly waiting = new Map<string, Waiter>();
@@ -40,7 +44,7 @@ export class AckWaiters {
     const id = (this.next++).toString(36);
     const outcome = new Promise<AckOutcome>((resolve) => {
       const timer = setTimeout(() => this.finish(id, false), this.timeoutMs);
-      this.waiting.set(id, { expected, received: 0, sum: 0, resolve, timer });
+      this.waiting.set(id, { expected, received: 0, sum: 0, parts: null, resolve, timer });
     });
     return { id, outcome };
   }
@@ -62,6 +66,16 @@ export class AckWaiters {
     if (w.received >= w.expected) this.finish(id, true);
   }
 
+  /** Counts one node's per-entry answer (RESULTS); unknown ids are ignored. */
+  part(id: string, from: string, codes: string): void {
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    if (w.parts === null) w.parts = new Map();
+    w.parts.set(from, codes);
+    w.received++;
+    if (w.received >= w.expected) this.finish(id, true);
+  }
+
   /** Ends a wait now (its request was not sent, or nobody will answer). */
   cancel(id: string): void {
     this.finish(id, true);
@@ -77,6 +91,6 @@ export class AckWaiters {
     if (w === undefined) return;
     this.waiting.delete(id);
     clearTimeout(w.timer);
-    w.resolve({ sum: w.sum, received: w.received, complete });
+    w.resolve({ sum: w.sum, received: w.received, complete, parts: w.parts });
   }
 }

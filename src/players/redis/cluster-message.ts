@@ -5,8 +5,19 @@
  * so a player id or a reason may hold any byte, newlines included.
  */
 export const MessageKind = {
-  /** cmd, from, n, then n × (player, epoch, reqId) | body: direct pushes to bindings of these epochs. */
+  /**
+   * cmd, from, reqId, n, then n × (player, epoch) | body: pushes to the bindings of these
+   * epochs, routed by the push script (which read the holders from Redis). Answered by one
+   * RESULTS entry.
+   */
   PUSH: 0x50, // 'P'
+  /**
+   * As PUSH, sent by a node straight from its route cache (push-router.ts), without asking
+   * Redis who holds the players. The receiver applies it only while its view of its own
+   * bindings is known to be current (NodeRegistration.current()); otherwise every entry is
+   * answered "not here" and the sender routes them through the script.
+   */
+  DIRECT: 0x44, // 'D'
   /** epoch ('0': any), player, status, from, reqId, reason: kick the player's binding. */
   KICK: 0x4b, // 'K'
   /** cmd, from, reqId, n, then n × (player, epoch) | body: a group push to this node's members. */
@@ -14,10 +25,15 @@ export const MessageKind = {
   /** cmd, from, reqId | body: a broadcast to every bound session of every node. */
   BROADCAST: 0x42, // 'B'
   /**
-   * n, then n × (reqId, result): answers. For a PUSH the holding node's Delivery
-   * (local-hub.ts); for KICK 1 (kicked) or 0; for GROUP and BROADCAST the sessions written to.
+   * n, then n × (reqId, result): answers to KICK (1 kicked, 0 not), GROUP and BROADCAST
+   * (the sessions written to).
    */
   ACK: 0x41, // 'A'
+  /**
+   * from, n, then n × (reqId, codes): answers to PUSH and DIRECT, one code per entry of
+   * the message, in its order (pushCode()).
+   */
+  RESULTS: 0x52, // 'R'
 } as const;
 export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
 
@@ -28,21 +44,44 @@ export interface DecodedMessage {
 }
 
 const COLON = 0x3a;
+const ZERO = 0x30;
 
-/** Encodes a message; `fields` are UTF-8 strings, `body` is appended raw. */
+/**
+ * Encodes a message into one buffer; `fields` are UTF-8 strings, `body` is appended raw.
+ * Sized first, then written: a push to a hundred players is one allocation, not four hundred.
+ */
 export function encodeMessage(kind: MessageKind, fields: readonly string[], body?: Buffer): Buffer {
-  const parts: Buffer[] = [Buffer.of(kind)];
-  for (const f of fields) {
-    const bytes = Buffer.from(f, 'utf8');
-    parts.push(Buffer.from(`${bytes.length}:`, 'latin1'), bytes);
+  const lengths = new Array<number>(fields.length);
+  let size = 1 + (body?.length ?? 0);
+  for (let i = 0; i < fields.length; i++) {
+    const n = Buffer.byteLength(fields[i], 'utf8');
+    lengths[i] = n;
+    size += n + digits(n) + 1;
   }
-  if (body !== undefined && body.length > 0) parts.push(body);
-  return Buffer.concat(parts);
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = kind;
+  let at = 1;
+  for (let i = 0; i < fields.length; i++) {
+    at += buf.write(String(lengths[i]), at, 'latin1');
+    buf[at++] = COLON;
+    at += buf.write(fields[i], at, 'utf8');
+  }
+  if (body !== undefined) body.copy(buf, at);
+  return buf;
+}
+
+function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
 }
 
 /**
- * Decodes a message: its kind's fixed fields, then, for PUSH, GROUP and ACK, as many
- * tuples as the last fixed field counts. Returns null for anything malformed.
+ * Decodes a message: its kind's fixed fields, then, for the kinds that carry a list, as
+ * many tuples as the last fixed field counts. Returns null for anything malformed.
  */
 export function decodeMessage(buf: Buffer): DecodedMessage | null {
   if (buf.length === 0) return null;
@@ -52,12 +91,18 @@ export function decodeMessage(buf: Buffer): DecodedMessage | null {
   const fields: string[] = [];
   let at = 1;
   const read = (): boolean => {
-    const colon = buf.indexOf(COLON, at);
-    if (colon < 0 || colon - at > 10) return false;
-    const len = Number(buf.toString('latin1', at, colon));
-    if (!Number.isInteger(len) || colon + 1 + len > buf.length) return false;
-    fields.push(buf.toString('utf8', colon + 1, colon + 1 + len));
-    at = colon + 1 + len;
+    // The length: at most 10 decimal digits, then a colon.
+    let len = 0;
+    let i = at;
+    for (; i < buf.length; i++) {
+      const c = buf[i];
+      if (c === COLON) break;
+      if (c < ZERO || c > ZERO + 9 || i - at >= 10) return false;
+      len = len * 10 + (c - ZERO);
+    }
+    if (i === at || i >= buf.length || buf[i] !== COLON || i + 1 + len > buf.length) return false;
+    fields.push(buf.toString('utf8', i + 1, i + 1 + len));
+    at = i + 1 + len;
     return true;
   };
   for (let i = 0; i < fixed; i++) if (!read()) return null;
@@ -71,16 +116,23 @@ export function decodeMessage(buf: Buffer): DecodedMessage | null {
 }
 
 const FIXED_FIELDS: Record<number, number> = {
-  [MessageKind.PUSH]: 3,
+  [MessageKind.PUSH]: 4,
+  [MessageKind.DIRECT]: 4,
   [MessageKind.KICK]: 6,
   [MessageKind.GROUP]: 4,
   [MessageKind.BROADCAST]: 3,
   [MessageKind.ACK]: 1,
+  [MessageKind.RESULTS]: 2,
 };
 
 /** Fields per counted entry, for the kinds that carry a list. */
 const TUPLE_FIELDS: Record<number, number> = {
-  [MessageKind.PUSH]: 3,
+  [MessageKind.PUSH]: 2,
+  [MessageKind.DIRECT]: 2,
   [MessageKind.GROUP]: 2,
   [MessageKind.ACK]: 2,
+  [MessageKind.RESULTS]: 2,
 };
+
+/** One entry's answer in a RESULTS message: w written, n not here, f write failed. */
+export const PushCode = { WRITTEN: 'w', NOT_HERE: 'n', WRITE_FAILED: 'f' } as const;

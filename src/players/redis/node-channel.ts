@@ -3,10 +3,13 @@ import type { GatewayMetrics } from '../../metrics/metrics.js';
 import type { StatusCode } from '../../protocol/status.js';
 import { countWritten, Delivery, type LocalHub } from '../local-hub.js';
 import { AckWaiters } from './ack-waiters.js';
-import { decodeMessage, encodeMessage, MessageKind } from './cluster-message.js';
+import { decodeMessage, encodeMessage, MessageKind, PushCode } from './cluster-message.js';
 import type { RedisConnection } from './redis-connection.js';
 
-export type MessageCounters = Record<'push' | 'kick' | 'group' | 'broadcast' | 'ack', CounterChild>;
+export type MessageCounters = Record<
+  'push' | 'direct' | 'kick' | 'group' | 'broadcast' | 'ack',
+  CounterChild
+>;
 
 /**
  * Messages between nodes (cluster-message.ts): this node's channel and the broadcast
@@ -19,18 +22,23 @@ export class NodeChannel {
   readonly sent: MessageCounters;
   private readonly received: MessageCounters;
   private readonly acksOut = new Map<string, string[]>();
+  private readonly resultsOut = new Map<string, string[]>();
   private acksScheduled = false;
   /** True once Redis confirmed this node's subscriptions, until the subscriber connection drops. */
   subscribed = false;
+  /** Counts confirmed subscriptions: a registration is current only for the one it began under. */
+  subscription = 0;
 
   constructor(
     private readonly conn: RedisConnection,
     private readonly hub: LocalHub,
     private readonly metrics: GatewayMetrics,
     commandTimeoutMs: number,
+    /** Whether this node's bindings are known to match Redis' records now: DIRECT messages are applied only then. */
+    private readonly current: () => boolean,
   ) {
     this.acks = new AckWaiters(commandTimeoutMs);
-    const kinds = ['push', 'kick', 'group', 'broadcast', 'ack'] as const;
+    const kinds = ['push', 'direct', 'kick', 'group', 'broadcast', 'ack'] as const;
     const counters = (direction: string): MessageCounters =>
       Object.fromEntries(
         kinds.map((k) => [k, metrics.clusterMessages.child(direction, k)]),
@@ -51,6 +59,7 @@ export class NodeChannel {
   async subscribe(): Promise<void> {
     await this.conn.sub.subscribe(this.conn.keys.channel(this.conn.nodeId), this.conn.keys.broadcast);
     this.subscribed = true;
+    this.subscription++;
   }
 
   /**
@@ -84,15 +93,29 @@ export class NodeChannel {
     }
     const f = m.fields;
     switch (m.kind) {
-      case MessageKind.PUSH: {
-        // cmd, from, n, n × (player, epoch, reqId)
-        this.received.push.inc();
+      case MessageKind.PUSH:
+      case MessageKind.DIRECT: {
+        // cmd, from, reqId, n, n × (player, epoch)
+        (m.kind === MessageKind.DIRECT ? this.received.direct : this.received.push).inc();
+        if (m.kind === MessageKind.DIRECT && !this.current()) {
+          this.answerResults(f[1], f[2], PushCode.NOT_HERE.repeat(Number(f[3])));
+          return;
+        }
         const cmd = Number(f[0]);
-        for (let i = 3; i < f.length; i += 3) {
+        let codes = '';
+        let later: Array<Delivery | Promise<Delivery>> | null = null;
+        for (let i = 4; i < f.length; i += 2) {
           const b = this.hub.get(f[i]);
           const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, m.body, Number(f[i + 1]));
-          this.answer(f[1], f[i + 2], r);
+          if (later === null && typeof r === 'number') codes += pushCode(r);
+          else {
+            // A binding still being confirmed holds its writes: answer once all are settled.
+            if (later === null) later = [...codes].map(fromCode);
+            later.push(r);
+          }
         }
+        if (later === null) this.answerResults(f[1], f[2], codes);
+        else Promise.all(later).then((all) => this.answerResults(f[1], f[2], all.map(pushCode).join('')));
         return;
       }
       case MessageKind.KICK: {
@@ -129,6 +152,12 @@ export class NodeChannel {
         for (let i = 1; i < f.length; i += 2) this.acks.ack(f[i], Number(f[i + 1]));
         return;
       }
+      case MessageKind.RESULTS: {
+        // from, n, n × (reqId, codes)
+        this.received.ack.inc();
+        for (let i = 2; i < f.length; i += 2) this.acks.part(f[i], f[0], f[i + 1]);
+        return;
+      }
     }
   }
 
@@ -149,6 +178,25 @@ export class NodeChannel {
       this.acksOut.set(to, list);
     }
     list.push(reqId, String(result));
+    this.scheduleFlush();
+  }
+
+  /** Sends a push message's per-entry codes (batched with the acks); to itself, directly. */
+  private answerResults(to: string, reqId: string, codes: string): void {
+    if (to === this.conn.nodeId) {
+      this.acks.part(reqId, to, codes);
+      return;
+    }
+    let list = this.resultsOut.get(to);
+    if (list === undefined) {
+      list = [];
+      this.resultsOut.set(to, list);
+    }
+    list.push(reqId, codes);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.acksScheduled) {
       this.acksScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -158,12 +206,38 @@ export class NodeChannel {
   private flushAcks(): void {
     this.acksScheduled = false;
     for (const [node, list] of this.acksOut) {
-      const msg = encodeMessage(MessageKind.ACK, [String(list.length / 2), ...list]);
-      this.sent.ack.inc();
-      // A lost ack makes the sender wait out its timeout, then queue: at least once.
-      if (this.conn.connected)
-        this.conn.cmd.publish(this.conn.keys.channel(node), msg).catch((err) => this.conn.failed('ack', err));
+      this.sendAnswers(node, encodeMessage(MessageKind.ACK, [String(list.length / 2), ...list]));
+    }
+    for (const [node, list] of this.resultsOut) {
+      this.sendAnswers(
+        node,
+        encodeMessage(MessageKind.RESULTS, [this.conn.nodeId, String(list.length / 2), ...list]),
+      );
     }
     this.acksOut.clear();
+    this.resultsOut.clear();
   }
+
+  private sendAnswers(node: string, msg: Buffer): void {
+    this.sent.ack.inc();
+    // A lost ack makes the sender wait out its timeout, then queue: at least once.
+    if (this.conn.connected)
+      this.conn.cmd.publish(this.conn.keys.channel(node), msg).catch((err) => this.conn.failed('ack', err));
+  }
+}
+
+function pushCode(d: Delivery): string {
+  return d === Delivery.WRITTEN
+    ? PushCode.WRITTEN
+    : d === Delivery.NOT_HERE
+      ? PushCode.NOT_HERE
+      : PushCode.WRITE_FAILED;
+}
+
+function fromCode(c: string): Delivery {
+  return c === PushCode.WRITTEN
+    ? Delivery.WRITTEN
+    : c === PushCode.NOT_HERE
+      ? Delivery.NOT_HERE
+      : Delivery.WRITE_FAILED;
 }

@@ -46,11 +46,16 @@ export class NodeRegistration {
   private registering = false;
   private registerAgain = false;
   private lastLeaseAt = 0;
+  /** When the last heartbeat that renewed this node's key was sent: the key lives ≥ NODE_TTL_MS past it. */
+  private heartbeatAt = 0;
+  /** The subscription (NodeChannel.subscription) the last complete registration began under. */
+  private registeredFor = -1;
   private readonly pendingUnbinds = new Map<string, PendingUnbind>();
 
   constructor(
     config: GatewayConfig,
     private readonly conn: RedisConnection,
+    private readonly channel: { readonly subscribed: boolean; readonly subscription: number },
     private readonly hub: LocalHub,
     private readonly blocks: SequenceBlocks,
     private readonly metrics: GatewayMetrics,
@@ -78,7 +83,9 @@ export class NodeRegistration {
       return;
     }
     try {
+      const sentAt = Date.now();
       const before = await cmd.call('SET', keys.node(nodeId), this.instance, 'PX', NODE_TTL_MS, 'GET');
+      this.heartbeatAt = sentAt;
       await this.conn.syncClock();
       this.heartbeatOk = true;
       if (before !== this.instance && this.hadHeartbeat) {
@@ -92,6 +99,22 @@ export class NodeRegistration {
       this.conn.failed('heartbeat', err);
     }
     this.changed();
+  }
+
+  /**
+   * True while this node's bindings are known to match Redis' records: registered, under
+   * the subscription it holds now, and its heartbeat key renewed recently enough that it
+   * cannot have lapsed. Then every login elsewhere that replaced one of its bindings found
+   * this node alive and sent it a KICK on its channel, which it has read before any later
+   * message; so a binding it holds at the epoch a DIRECT push names is the current one.
+   */
+  current(): boolean {
+    return (
+      this.registered &&
+      this.channel.subscribed &&
+      this.registeredFor === this.channel.subscription &&
+      Date.now() - this.heartbeatAt < NODE_TTL_MS - HEARTBEAT_MS
+    );
   }
 
   /** Deletes the heartbeat key if it is still this process's, so others see this node dead at once. */
@@ -222,6 +245,7 @@ export class NodeRegistration {
 
   async registerAll(): Promise<boolean> {
     if (!this.conn.connected) return false;
+    const subscription = this.channel.subscribed ? this.channel.subscription : -1;
     for (const [playerId, u] of [...this.pendingUnbinds]) {
       if (!(await this.sendUnbind(playerId, u))) return false;
       this.pendingUnbinds.delete(playerId);
@@ -237,6 +261,7 @@ export class NodeRegistration {
         return false;
       }
     }
+    this.registeredFor = subscription;
     return true;
   }
 

@@ -2,29 +2,48 @@ import type { GatewayConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 import { Status } from '../../protocol/status.js';
 import type { PushResult } from '../engine.js';
-import { Delivery } from '../local-hub.js';
+import { encodeMessage, MessageKind, PushCode } from './cluster-message.js';
 import type { NodeChannel } from './node-channel.js';
 import type { RedisConnection } from './redis-connection.js';
+import { RouteCache } from './route-cache.js';
 
 /** Players per push script call (a script blocks Redis while it runs: keep each short). */
 const ROUTE_CHUNK = 200;
+/** Routing attempts (straight to a remembered node, or through the script) before a push is queued. */
+const MAX_ROUTES = 2;
 
 /** One player of a push that needs Redis: where its result goes, and a binding to skip. */
 interface RouteJob {
   index: number;
   playerId: string;
+  /** The epoch of a binding that answered "not here" ('' : none). */
   notEpoch: string;
+  /** The epoch this attempt expects (set when routed). */
+  epoch: number;
+  routes: number;
+}
+
+/** Where the jobs of one attempt end up: routed again, queued, or answered. */
+interface Outcomes {
+  results: PushResult[];
+  again: RouteJob[];
+  store: RouteJob[];
 }
 
 /**
- * Pushes and kicks for players this node does not hold. Redis says where each player is
- * (one script call per ROUTE_CHUNK players): routed to its node, which acknowledges the
- * write, or queued, or dropped. A node that answers "not here" gets one more routing
- * attempt past its epoch; a node that does not answer in time is taken as gone and the
- * message is queued (it may then arrive twice, under the same seq, if that node was only slow).
+ * Pushes and kicks for players this node does not hold. A player whose node this node
+ * remembers (route-cache.ts) gets the push in one DIRECT message per node, straight to
+ * that node's channel; the others go through the push script, which reads where each
+ * player is (one call per ROUTE_CHUNK players) and publishes one PUSH message per holding
+ * node, or queues, or drops. Every message carries one request id; the holding node
+ * answers with one code per player, batched per event-loop turn. A node that answers
+ * "not here" gets one more routing attempt past its epoch; a node that does not answer in
+ * time is taken as gone and the message is queued (it may then arrive twice, under
+ * another seq, if that node was only slow).
  */
 export class PushRouter {
   private readonly commandTimeoutMs: number;
+  readonly routes = new RouteCache();
 
   constructor(
     private readonly config: GatewayConfig,
@@ -37,7 +56,7 @@ export class PushRouter {
 
   async push(players: readonly string[], cmd: number, body: Buffer, offline: boolean): Promise<PushResult[]> {
     const results: PushResult[] = new Array(players.length);
-    const jobs = players.map((playerId, index) => ({ index, playerId, notEpoch: '' }));
+    const jobs = players.map((playerId, index) => ({ index, playerId, notEpoch: '', epoch: 0, routes: 0 }));
     await this.route(jobs, cmd, body, offline, 'route', results);
     return results;
   }
@@ -55,81 +74,181 @@ export class PushRouter {
       this.metrics.clusterRedisErrors.child('push').inc(jobs.length);
       return;
     }
-    const again: RouteJob[] = [];
-    const store: RouteJob[] = [];
-    const chunks: Array<Promise<void>> = [];
-    for (let at = 0; at < jobs.length; at += ROUTE_CHUNK) {
-      const chunk = jobs.slice(at, at + ROUTE_CHUNK);
-      chunks.push(this.routeChunk(chunk, cmd, body, offline, mode, results, again, store));
+    const out: Outcomes = { results, again: [], store: [] };
+    const sends: Array<Promise<void>> = [];
+    let viaScript = jobs;
+    if (mode === 'route') {
+      viaScript = [];
+      const byNode = new Map<string, RouteJob[]>();
+      const now = Date.now();
+      for (const j of jobs) {
+        const route = j.notEpoch === '' ? this.routes.get(j.playerId, now) : undefined;
+        if (route === undefined) {
+          viaScript.push(j);
+          continue;
+        }
+        j.epoch = route.epoch;
+        const list = byNode.get(route.node);
+        if (list === undefined) byNode.set(route.node, [j]);
+        else list.push(j);
+      }
+      for (const [node, list] of byNode) sends.push(this.direct(node, list, cmd, body, out));
     }
-    await Promise.all(chunks);
+    for (let at = 0; at < viaScript.length; at += ROUTE_CHUNK) {
+      sends.push(this.viaScript(viaScript.slice(at, at + ROUTE_CHUNK), cmd, body, offline, mode, out));
+    }
+    await Promise.all(sends);
     await Promise.all([
-      again.length > 0 ? this.route(again, cmd, body, offline, 'route', results) : null,
-      store.length > 0 ? this.route(store, cmd, body, offline, 'store', results) : null,
+      out.again.length > 0 ? this.route(out.again, cmd, body, offline, 'route', results) : null,
+      out.store.length > 0 ? this.route(out.store, cmd, body, offline, 'store', results) : null,
     ]);
   }
 
-  private async routeChunk(
+  /** One DIRECT message to `node` for players it was last seen holding. */
+  private async direct(
+    node: string,
+    jobs: RouteJob[],
+    cmd: number,
+    body: Buffer,
+    out: Outcomes,
+  ): Promise<void> {
+    const { acks } = this.channel;
+    const wait = acks.open();
+    const startedAt = performance.now();
+    const fields = [String(cmd), this.conn.nodeId, wait.id, String(jobs.length)];
+    for (const j of jobs) {
+      j.routes++;
+      fields.push(j.playerId, String(j.epoch));
+    }
+    let receivers: number;
+    try {
+      receivers = await this.conn.cmd.gwDirect(
+        this.conn.keys.channel(node),
+        this.conn.redisTime(Date.now() + this.commandTimeoutMs),
+        encodeMessage(MessageKind.DIRECT, fields, body),
+      );
+    } catch (err) {
+      acks.cancel(wait.id);
+      this.conn.failed('push', err);
+      for (const j of jobs) out.results[j.index] = 'dropped';
+      return;
+    }
+    if (receivers < 0) {
+      // Ran past its deadline: this call has timed out, and answered `dropped`, by now.
+      acks.cancel(wait.id);
+      for (const j of jobs) out.results[j.index] = 'dropped';
+      return;
+    }
+    this.channel.sent.direct.inc();
+    if (receivers === 0) {
+      // Nobody listens on that node's channel: the script decides (queue, or another node).
+      acks.cancel(wait.id);
+      for (const j of jobs) {
+        this.routes.forget(j.playerId, j.epoch);
+        out.again.push(j);
+      }
+      return;
+    }
+    const ack = await wait.outcome;
+    this.settle(node, jobs, ack.parts?.get(node), startedAt, out);
+  }
+
+  /** One push script call for up to ROUTE_CHUNK players. */
+  private async viaScript(
     jobs: RouteJob[],
     cmd: number,
     body: Buffer,
     offline: boolean,
     mode: 'route' | 'store',
-    results: PushResult[],
-    again: RouteJob[],
-    store: RouteJob[],
+    out: Outcomes,
   ): Promise<void> {
     const { acks } = this.channel;
     const { keys } = this.conn;
-    // Opened before the script runs: an ack can overtake the script's reply.
-    const waits = mode === 'route' ? jobs.map(() => acks.open()) : null;
+    // Opened before the script runs: an answer can overtake the script's reply.
+    const wait = mode === 'route' ? acks.open(Number.POSITIVE_INFINITY) : null;
     const startedAt = performance.now();
     const { offline: bounds } = this.config.players;
-    const args: Array<string | number | Buffer> = [2 * jobs.length];
-    for (const j of jobs) args.push(keys.player(j.playerId), keys.queue(j.playerId));
-    args.push(keys.prefix, cmd, body, offline ? '1' : '0', bounds.maxMessages, bounds.maxBytes);
-    // Past this (on Redis' clock) the script does nothing: this call has answered `dropped` by then.
-    args.push(bounds.ttlMs, this.conn.nodeId, mode, this.conn.redisTime(Date.now() + this.commandTimeoutMs));
-    for (const [k, j] of jobs.entries()) args.push(j.playerId, waits?.[k].id ?? '', j.notEpoch);
+    // Past the deadline (on Redis' clock) the script does nothing: this call has answered `dropped` by then.
+    const deadline = this.conn.redisTime(Date.now() + this.commandTimeoutMs);
+    const args: Array<string | number | Buffer> = [
+      keys.prefix,
+      cmd,
+      body,
+      offline ? '1' : '0',
+      bounds.maxMessages,
+    ];
+    args.push(bounds.maxBytes, bounds.ttlMs, this.conn.nodeId, mode, deadline, wait?.id ?? '');
+    for (const j of jobs) args.push(j.playerId, j.notEpoch);
     let reply: Array<string | number>;
     try {
       reply = await this.conn.cmd.gwPush(...args);
     } catch (err) {
-      if (waits) for (const w of waits) acks.cancel(w.id);
+      if (wait) acks.cancel(wait.id);
       this.conn.failed('push', err);
-      for (const j of jobs) results[j.index] = 'dropped';
+      for (const j of jobs) out.results[j.index] = 'dropped';
       return;
     }
-    const routed: Array<Promise<void>> = [];
-    jobs.forEach((job, k) => {
-      const [result, , third, overflow] = reply.slice(4 * k, 4 * k + 4);
-      if (result !== 'routed') {
-        if (waits) acks.cancel(waits[k].id);
-        if (Number(third) > 0) this.metrics.offlineDropped.child('expired').inc(Number(third));
-        if (Number(overflow) > 0) this.metrics.offlineDropped.child('overflow').inc(Number(overflow));
-        results[job.index] = result === 'cached' ? 'cached' : 'dropped';
-        return;
+    const [expired, overflow, nodeCount] = reply as number[];
+    if (expired > 0) this.metrics.offlineDropped.child('expired').inc(expired);
+    if (overflow > 0) this.metrics.offlineDropped.child('overflow').inc(overflow);
+    const nodes = reply.slice(3, 3 + nodeCount) as string[];
+    const routed: RouteJob[][] = nodes.map(() => []);
+    const now = Date.now();
+    for (let k = 0; k < jobs.length; k++) {
+      const job = jobs[k];
+      const code = reply[3 + nodeCount + 2 * k] as number;
+      if (code > 0) {
+        job.epoch = reply[4 + nodeCount + 2 * k] as number;
+        job.routes++;
+        routed[code - 1].push(job);
+        this.routes.set(job.playerId, nodes[code - 1], job.epoch, now);
+      } else out.results[job.index] = code === 0 ? 'cached' : 'dropped';
+    }
+    if (wait === null) return;
+    acks.expect(wait.id, nodeCount);
+    if (nodeCount === 0) return;
+    this.channel.sent.push.inc(nodeCount);
+    const ack = await wait.outcome;
+    for (let n = 0; n < nodeCount; n++)
+      this.settle(nodes[n], routed[n], ack.parts?.get(nodes[n]), startedAt, out);
+  }
+
+  /** A holding node's answer for `jobs`, one code each in their order; undefined: no answer in time. */
+  private settle(
+    node: string,
+    jobs: RouteJob[],
+    codes: string | undefined,
+    startedAt: number,
+    out: Outcomes,
+  ): void {
+    if (codes === undefined) {
+      this.metrics.clusterAckTimeouts.child('push').inc(jobs.length);
+      for (const j of jobs) {
+        this.routes.forget(j.playerId, j.epoch);
+        out.store.push(j);
       }
-      const epoch = String(third);
-      routed.push(
-        waits![k].outcome.then((ack) => {
-          if (!ack.complete) {
-            this.metrics.clusterAckTimeouts.child('push').inc();
-            store.push(job);
-          } else if (ack.sum === Delivery.WRITTEN) {
-            this.metrics.clusterPushDuration.child().observe((performance.now() - startedAt) / 1000);
-            results[job.index] = 'delivered';
-          } else if (ack.sum === Delivery.WRITE_FAILED) {
-            results[job.index] = 'dropped';
-          } else {
-            // Not there any more: once more past that binding, then queue.
-            (job.notEpoch === '' ? again : store).push({ ...job, notEpoch: epoch });
-          }
-        }),
-      );
-    });
-    if (routed.length > 0) this.channel.sent.push.inc();
-    await Promise.all(routed);
+      return;
+    }
+    const now = Date.now();
+    let delivered = 0;
+    for (let k = 0; k < jobs.length; k++) {
+      const job = jobs[k];
+      const code = codes[k];
+      if (code === PushCode.WRITTEN) {
+        out.results[job.index] = 'delivered';
+        this.routes.set(job.playerId, node, job.epoch, now);
+        delivered++;
+      } else if (code === PushCode.WRITE_FAILED) {
+        out.results[job.index] = 'dropped';
+      } else {
+        // Not there any more: once more past that binding, then queue.
+        this.routes.forget(job.playerId, job.epoch);
+        job.notEpoch = String(job.epoch);
+        (job.routes < MAX_ROUTES ? out.again : out.store).push(job);
+      }
+    }
+    if (delivered > 0)
+      this.metrics.clusterPushDuration.child().observe((performance.now() - startedAt) / 1000, delivered);
   }
 
   /** Kicks `playerId` on the node that holds it; 1 when that node kicked it. */

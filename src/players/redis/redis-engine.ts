@@ -42,10 +42,12 @@ export class RedisEngine implements Engine {
     log: Logger,
   ) {
     this.conn = new RedisConnection(config, metrics, log);
-    this.channel = new NodeChannel(this.conn, hub, metrics, config.cluster.redis.commandTimeoutMs);
+    this.channel = new NodeChannel(this.conn, hub, metrics, config.cluster.redis.commandTimeoutMs, () =>
+      this.registration.current(),
+    );
     this.router = new PushRouter(config, this.conn, this.channel, metrics);
     this.blocks = new SequenceBlocks(this.conn, hub);
-    this.registration = new NodeRegistration(config, this.conn, hub, this.blocks, metrics, () =>
+    this.registration = new NodeRegistration(config, this.conn, this.channel, hub, this.blocks, metrics, () =>
       this.updateGauge(),
     );
   }

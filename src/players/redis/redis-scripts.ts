@@ -51,50 +51,53 @@ end
 `;
 
 /**
- * push — KEYS: player hash and queue of each player (2 per player). ARGV: prefix, cmd,
- * body, offline ('1'|'0'), maxMessages, maxBytes, ttlMs, from node, mode ('route'|'store'),
- * deadline (ms, Redis' clock), then per player: player, reqId, notEpoch. A call that runs
- * after its deadline changes nothing and answers 'dropped' for every player: its sender
- * already answered so when its command timed out (Redis paused, say), and a message
- * stored or routed later would reach a client whose push was answered `dropped`.
- * Otherwise, per player, four values:
- *   {'routed', node, epoch, 0}   bound on a live node (binding epoch not notEpoch), in
- *                                'route' mode: sent to that node in a PUSH message (one
- *                                message per node for the whole call, body once);
- *   {'cached', seq, expired, overflow}  queued under the player's next seq: expired
- *                                messages trimmed first, then the oldest dropped until
- *                                it fits maxMessages and maxBytes;
- *   {'dropped', 0, expired, overflow}   unknown player (no hash), offline '0', or a
- *                                message that can never fit.
+ * push — no KEYS (the player keys are built from the prefix, as the node keys are). ARGV:
+ * prefix, cmd, body, offline ('1'|'0'), maxMessages, maxBytes, ttlMs, from node, mode
+ * ('route'|'store'), deadline (ms, Redis' clock), reqId, then per player: player, notEpoch.
+ * A call that runs after its deadline changes nothing and answers dropped for every
+ * player: its sender already answered so when its command timed out (Redis paused, say),
+ * and a message stored or routed later would reach a client whose push was answered
+ * `dropped`. Otherwise, per player:
+ *   routed  bound on a live node (binding epoch not notEpoch), in 'route' mode: sent to
+ *           that node in one PUSH message per node for the whole call (body once, reqId);
+ *   cached  queued under the player's next seq: expired messages trimmed first, then the
+ *           oldest dropped until it fits maxMessages and maxBytes;
+ *   dropped unknown player (no hash), offline '0', or a message that can never fit.
  * A node whose channel has no subscriber (its connection is down) is passed over: its
  * players' messages are queued instead.
+ * Returns {expired, overflow, k, node 1 … node k, then per player: code, epoch}: code j ≥ 1
+ * routed to node j (epoch: its binding's), 0 cached, -1 dropped; expired and overflow
+ * count the queued messages this call dropped, over all players.
  */
 const PUSH = `${LIB}
 local prefix, cmd, body, offline = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local maxMessages, maxBytes, ttlMs = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local from, mode, deadline = ARGV[8], ARGV[9], tonumber(ARGV[10])
-local n = (#ARGV - 10) / 3
+local from, mode, deadline, reqId = ARGV[8], ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local n = (#ARGV - 11) / 2
 local now = nowMs()
 if now > deadline then
-  local late = {}
-  for i = 1, n do
-    late[#late + 1] = 'dropped'; late[#late + 1] = 0; late[#late + 1] = 0; late[#late + 1] = 0
-  end
+  local late = {0, 0, 0}
+  for i = 1, n do late[#late + 1] = -1; late[#late + 1] = 0 end
   return late
 end
-local function enqueue(i)
-  local hk, qk = KEYS[2 * i - 1], KEYS[2 * i]
-  if offline ~= '1' then return {'dropped', 0, 0, 0} end
+local expiredAll, overflowAll = 0, 0
+local codes, epochs = {}, {}
+local function enqueue(i, hk)
+  codes[i], epochs[i] = -1, 0
+  if offline ~= '1' then return end
+  local qk = prefix .. 'q:' .. ARGV[10 + 2 * i]
   local qb, expired = trim(hk, qk, now)
+  expiredAll = expiredAll + expired
   if maxMessages == 0 or #body > maxBytes then
     redis.call('HSET', hk, 'qb', qb)
-    return {'dropped', 0, expired, 1}
+    overflowAll = overflowAll + 1
+    return
   end
-  local len, overflow = redis.call('LLEN', qk), 0
+  local len = redis.call('LLEN', qk)
   while len > 0 and (len >= maxMessages or qb + #body > maxBytes) do
     qb = qb - bodyLen(redis.call('LPOP', qk))
     len = len - 1
-    overflow = overflow + 1
+    overflowAll = overflowAll + 1
   end
   if len == 0 then qb = 0 end
   local seq = redis.call('HINCRBY', hk, 'seq', 1)
@@ -102,14 +105,15 @@ local function enqueue(i)
   redis.call('HSET', hk, 'qb', qb + #body)
   local ttl = redis.call('PTTL', hk)
   if ttl > 0 then redis.call('PEXPIRE', qk, ttl) end
-  return {'cached', seq, expired, overflow}
+  codes[i] = 0
 end
-local out, byNode, order, live = {}, {}, {}, {}
+local byNode, order, live, keys = {}, {}, {}, {}
 for i = 1, n do
-  local hk = KEYS[2 * i - 1]
-  local player, reqId, notEpoch = ARGV[8 + 3 * i], ARGV[9 + 3 * i], ARGV[10 + 3 * i]
+  local player, notEpoch = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
+  local hk = prefix .. 'p:' .. player
+  keys[i] = hk
   if redis.call('EXISTS', hk) == 0 then
-    out[i] = {'dropped', 0, 0, 0}
+    codes[i], epochs[i] = -1, 0
   else
     if mode == 'route' then
       local h = redis.call('HMGET', hk, 'node', 'inst', 'epoch')
@@ -122,27 +126,41 @@ for i = 1, n do
         if inst == h[2] then
           local b = byNode[h[1]]
           if not b then b = {entries = {}, players = {}}; byNode[h[1]] = b; order[#order + 1] = h[1] end
-          b.entries[#b.entries + 1] = ns(player) .. ns(h[3]) .. ns(reqId)
+          b.entries[#b.entries + 1] = ns(player) .. ns(h[3])
           b.players[#b.players + 1] = i
-          out[i] = {'routed', h[1], h[3], 0}
+          codes[i], epochs[i] = false, tonumber(h[3])
         end
       end
     end
-    if not out[i] then out[i] = enqueue(i) end
+    if codes[i] == nil then enqueue(i, hk) end
   end
 end
+local nodes = {}
 for _, node in ipairs(order) do
   local b = byNode[node]
-  local msg = 'P' .. ns(cmd) .. ns(from) .. ns(#b.entries) .. table.concat(b.entries) .. body
+  local msg = 'P' .. ns(cmd) .. ns(from) .. ns(reqId) .. ns(#b.entries) .. table.concat(b.entries) .. body
   if redis.call('PUBLISH', prefix .. 'ch:' .. node, msg) == 0 then
-    for _, i in ipairs(b.players) do out[i] = enqueue(i) end
+    for _, i in ipairs(b.players) do enqueue(i, keys[i]) end
+  else
+    nodes[#nodes + 1] = node
+    for _, i in ipairs(b.players) do codes[i] = #nodes end
   end
 end
-local flat = {}
-for i = 1, n do
-  for j = 1, 4 do flat[#flat + 1] = out[i][j] end
-end
-return flat
+local out = {expiredAll, overflowAll, #nodes}
+for _, node in ipairs(nodes) do out[#out + 1] = node end
+for i = 1, n do out[#out + 1] = codes[i]; out[#out + 1] = epochs[i] end
+return out
+`;
+
+/**
+ * direct — ARGV: channel, deadline (ms, Redis' clock), message. Publishes a DIRECT push
+ * (route-cache.ts) unless it runs after its deadline, as the push script does: a publish
+ * delayed past its sender's command timeout (Redis paused) would reach a client whose
+ * push was answered `dropped`. Returns the receivers, or -1 when late.
+ */
+const DIRECT = `${LIB}
+if nowMs() > tonumber(ARGV[2]) then return -1 end
+return redis.call('PUBLISH', ARGV[1], ARGV[3])
 `;
 
 /**
@@ -351,7 +369,8 @@ return {online, h[1] or '', h[3] or '', h[4] or '0', h[5] or '0', h[6] or '0', r
 
 const SCRIPTS: Record<string, { numberOfKeys?: number; lua: string }> = {
   // Variable keys: the call passes their number first.
-  gwPush: { lua: PUSH },
+  gwPush: { numberOfKeys: 0, lua: PUSH },
+  gwDirect: { numberOfKeys: 0, lua: DIRECT },
   gwBind: { numberOfKeys: 3, lua: BIND },
   gwUnbind: { numberOfKeys: 2, lua: UNBIND },
   gwReserve: { numberOfKeys: 1, lua: RESERVE },
@@ -373,6 +392,7 @@ type BufferReply = Buffer | number | null | BufferReply[];
 /** The scripts as commands on a client (ioredis sends EVALSHA, and EVAL after a NOSCRIPT). */
 export interface ScriptCommands {
   gwPush: Call<Array<string | number>>;
+  gwDirect: Call<number>;
   gwBindBuffer: Call<[number, Buffer, Buffer, number, Buffer[]]>;
   gwUnbind: Call<number>;
   gwReserve: Call<[string, string] | null>;

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { decodeMessage, encodeMessage, MessageKind } from '../../src/players/redis/cluster-message.js';
+import { RouteCache } from '../../src/players/redis/route-cache.js';
+
+describe('cluster messages', () => {
+  it('round-trips fields of any bytes and a raw body, in one buffer of the exact size', () => {
+    const fields = ['7', 'node-a', 'r1', '2', '玩家1', '12', 'with:colon\nand newline', ''];
+    const body = Buffer.from([0, 1, 2, 0x3a, 255]);
+    const buf = encodeMessage(MessageKind.PUSH, fields.slice(0, 4).concat(fields.slice(4, 8)), body);
+    const sized = fields.reduce(
+      (n, f) => n + Buffer.byteLength(f) + String(Buffer.byteLength(f)).length + 1,
+      1,
+    );
+    expect(buf.length).toBe(sized + body.length);
+    expect(decodeMessage(buf)).toEqual({ kind: MessageKind.PUSH, fields, body });
+  });
+
+  it('decodes what the Lua scripts build (netstrings by hand)', () => {
+    const lua = Buffer.from('P1:52:nb2:r91:12:p12:40hello');
+    expect(decodeMessage(lua)).toEqual({
+      kind: MessageKind.PUSH,
+      fields: ['5', 'nb', 'r9', '1', 'p1', '40'],
+      body: Buffer.from('hello'),
+    });
+  });
+
+  it('answers null for anything malformed', () => {
+    const good = encodeMessage(MessageKind.RESULTS, ['nb', '1', 'r1', 'wnf']);
+    expect(decodeMessage(good)?.fields).toEqual(['nb', '1', 'r1', 'wnf']);
+    expect(decodeMessage(Buffer.from('A0000000001:0'))?.fields).toEqual(['0']); // ten digits are fine
+    for (const bad of [
+      Buffer.alloc(0),
+      Buffer.from('Z1:a'),
+      good.subarray(0, good.length - 1), // truncated
+      Buffer.from('A1:2'), // counts two entries, has none
+      Buffer.from('A00000000001:0'), // a length of eleven digits, though it would fit
+      Buffer.from('Ax:1'),
+      Buffer.from('A:1'),
+      Buffer.from('A1:12:r1'),
+    ]) {
+      expect(decodeMessage(bad), bad.toString()).toBeNull();
+    }
+  });
+});
+
+describe('route cache', () => {
+  it('remembers node and epoch, forgets on the same epoch only, and after its ttl', () => {
+    const c = new RouteCache(10, 1_000);
+    c.set('p', 'b', 7, 0);
+    expect(c.get('p', 500)).toMatchObject({ node: 'b', epoch: 7 });
+    c.forget('p', 6);
+    expect(c.get('p', 500)?.epoch).toBe(7);
+    c.set('p', 'c', 8, 900); // confirmed again: the ttl restarts
+    expect(c.get('p', 1_800)).toMatchObject({ node: 'c', epoch: 8 });
+    expect(c.get('p', 1_901)).toBeUndefined();
+    c.set('q', 'b', 1, 0);
+    c.forget('q', 1);
+    expect(c.get('q', 0)).toBeUndefined();
+  });
+
+  it('holds at most its bound, dropping the oldest first', () => {
+    const c = new RouteCache(3, 1_000);
+    for (const p of ['a', 'b', 'c', 'd']) c.set(p, 'n', 1, 0);
+    expect(c.size).toBe(3);
+    expect(c.get('a', 0)).toBeUndefined();
+    expect(c.get('d', 0)?.node).toBe('n');
+  });
+});

@@ -120,6 +120,8 @@ export class Gateway {
       log: this.log,
       ready: () => this.ready,
       stats: () => this.stats(),
+      targets: this.backends.targets,
+      nodes: () => this.playersStore.nodes(),
       tls: this.tls?.for('api') ?? null,
     });
     this.metrics.readGaugesFrom({
@@ -312,6 +314,7 @@ export class Gateway {
         error: this.metrics.requests.total({ result: 'error' }),
         drop: this.metrics.requests.total({ result: 'drop' }),
       },
+      errors: this.metrics.errorTotals(),
       ready: this.ready,
       ...(this.registry === null ? {} : { targets: this.registry.stats() }),
     };

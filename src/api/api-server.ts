@@ -11,6 +11,7 @@ import type { PlayerService } from '../players/player-service.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
 import type { ListenerTls } from '../transport/listener-tls.js';
 import { ApiError, invalid } from './api-error.js';
+import { serveConsoleFile } from './console-page.js';
 import {
   closeAfterAnswer,
   closeServer,
@@ -21,6 +22,7 @@ import {
 import { openApiDocument } from './openapi.js';
 import { ClientAbortedError, readBody } from './request-body.js';
 import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
+import { cmdStats, nodeList, type StatsSources, targetStats } from './stats-routes.js';
 
 /** What the API reads from the rest of the gateway. */
 export interface ApiDeps {
@@ -30,6 +32,10 @@ export interface ApiDeps {
   log: Logger;
   ready(): boolean;
   stats(): Record<string, unknown>;
+  /** The backend targets, for GET /v1/stats/targets; absent: none. */
+  targets?: StatsSources['targets'];
+  /** The cluster's nodes, for GET /v1/nodes; absent: this node only. */
+  nodes?: StatsSources['nodes'];
   /** https (listen.tls); null or absent: http. */
   tls?: ListenerTls | null;
 }
@@ -94,6 +100,15 @@ export class ApiServer {
       { pattern: /^\/v1\/kick$/, methods: { POST: (req) => this.kick(req) } },
       { pattern: /^\/v1\/players\/([^/]+)$/, methods: { GET: (_req, p) => this.player(p[0]) } },
       { pattern: /^\/v1\/stats$/, methods: { GET: async () => deps.stats() } },
+      { pattern: /^\/v1\/stats\/cmds$/, methods: { GET: async () => cmdStats(deps.metrics) } },
+      { pattern: /^\/v1\/stats\/targets$/, methods: { GET: async () => targetStats(deps) } },
+      { pattern: /^\/v1\/nodes$/, methods: { GET: () => nodeList(deps) } },
+      { pattern: /^\/console\/?$/, open: true, methods: { GET: (_q, _p, _u, res) => this.console(res) } },
+      {
+        pattern: /^\/console\/([^/]+)$/,
+        open: true,
+        methods: { GET: (_q, p, _u, res) => this.console(res, p[0]) },
+      },
       { pattern: /^\/v1\/openapi\.json$/, methods: { GET: async () => openApiDocument() } },
     ];
     this.server = createLimitedServer(
@@ -180,6 +195,12 @@ export class ApiServer {
     if (!ok || m === null) {
       throw new ApiError(401, 'unauthorized', 'missing or wrong "authorization: Bearer <api.token>"');
     }
+  }
+
+  /** The operator console's static files (src/api/console-page.ts); no token, no data. */
+  private async console(res: ServerResponse, file = 'index.html'): Promise<typeof ANSWERED> {
+    await serveConsoleFile(res, file);
+    return ANSWERED;
   }
 
   private readiness(): unknown {

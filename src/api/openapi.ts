@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VERSION } from '../version.js';
+import { statsAnswers } from './openapi-stats.js';
 import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
 
 /**
@@ -49,6 +50,9 @@ const answers = {
     offlineMessages: count,
     requestsInFlight: count,
     requests: z.strictObject({ success: count, error: count, drop: count }),
+    errors: z
+      .record(z.string(), count)
+      .describe('gateway_errors_total by type since start; a type never counted is absent.'),
     ready: z.boolean(),
     targets: z
       .record(
@@ -62,6 +66,7 @@ const answers = {
       .optional()
       .describe('Discovered targets (only with registry.etcd): their service, read state and instances.'),
   }),
+  ...statsAnswers,
   Health: z.strictObject({ status: z.literal('ok') }),
   Ready: z.strictObject({ status: z.enum(['ready', 'not_ready']) }),
   Error: z.strictObject({
@@ -241,6 +246,62 @@ const paths = {
       operationId: 'stats',
       summary: 'A snapshot of this node: sessions, players, offline messages, requests',
       responses: { '200': answer('This node', 'Stats'), ...common },
+    },
+  },
+  '/v1/stats/cmds': {
+    get: {
+      operationId: 'cmdStats',
+      summary: 'Requests of this node by result and their latency, per cmd and route target, since start',
+      responses: { '200': answer('Per cmd', 'CmdStats'), ...common },
+    },
+  },
+  '/v1/stats/targets': {
+    get: {
+      operationId: 'targetStats',
+      summary: "This node's backend targets: endpoints, pool use, circuit state, errors, latency",
+      responses: { '200': answer('Per target', 'TargetStats'), ...common },
+    },
+  },
+  '/v1/nodes': {
+    get: {
+      operationId: 'nodes',
+      summary: 'The gateway nodes alive now (cluster.engine redis: every heartbeat key; local: this node)',
+      responses: { '200': answer('The nodes', 'Nodes'), ...common, ...engine },
+    },
+  },
+  '/console': {
+    get: {
+      operationId: 'console',
+      summary:
+        'The operator console page (docs/console.md); it asks for the token and reads the routes above',
+      security: [],
+      responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+    },
+  },
+  '/console/{file}': {
+    get: {
+      operationId: 'consoleFile',
+      summary: "The console page's script and style sheet",
+      security: [],
+      parameters: [
+        {
+          name: 'file',
+          in: 'path',
+          required: true,
+          schema: { type: 'string', enum: ['index.html', 'console.js', 'console.css'] },
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'The file',
+          content: {
+            'text/javascript': { schema: { type: 'string' } },
+            'text/css': { schema: { type: 'string' } },
+            'text/html': { schema: { type: 'string' } },
+          },
+        },
+        '404': refused('NotFound'),
+      },
     },
   },
   '/v1/openapi.json': {

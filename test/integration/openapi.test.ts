@@ -159,7 +159,9 @@ describe('real answers match the response schemas of the document', () => {
     expect(got.status, `${sent.method} ${sent.url ?? path}: ${got.text}`).toBe(status);
     const schema = schemaFor(path, sent.method, status);
     if (schema === null) {
-      expect(got.type).toMatch(/^text\/plain/);
+      // Not JSON (the metrics text, the console's files): one of the documented media types.
+      const content = doc.paths[path][sent.method.toLowerCase()].responses[String(status)].content ?? {};
+      expect(Object.keys(content), `${sent.method} ${path}: ${got.type}`).toContain(got.type.split(';')[0]);
     } else {
       const { name, validate } = schema;
       expect(got.type).toBe('application/json');
@@ -255,6 +257,29 @@ describe('real answers match the response schemas of the document', () => {
     const stats = await expectAnswer('/v1/stats', 200, { method: 'GET' });
     expect(stats).toMatchObject({ node: 'test-node', players: { online: 1 } });
     await expectAnswer('/v1/stats', 401, { method: 'GET', headers: { authorization: '' } });
+    const cmds = await expectAnswer('/v1/stats/cmds', 200, { method: 'GET' });
+    expect(cmds.cmds).toContainEqual(expect.objectContaining({ cmd: 1, target: 'game', success: 1 }));
+    const targets = await expectAnswer('/v1/stats/targets', 200, { method: 'GET' });
+    expect(targets.targets).toMatchObject([{ name: 'game', endpoints: [{ circuit: 'closed' }] }]);
+    expect(await expectAnswer('/v1/nodes', 200, { method: 'GET' })).toMatchObject({
+      engine: 'local',
+      nodes: [{ id: 'test-node', self: true }],
+    });
+    await expectAnswer('/v1/nodes', 401, { method: 'GET', headers: { authorization: '' } });
+    // The console's static files need no token.
+    await expectAnswer('/console', 200, { method: 'GET', headers: { authorization: '' } });
+    for (const file of ['console.js', 'console.css', 'index.html']) {
+      await expectAnswer('/console/{file}', 200, {
+        method: 'GET',
+        url: `/console/${file}`,
+        headers: { authorization: '' },
+      });
+    }
+    await expectAnswer('/console/{file}', 404, {
+      method: 'GET',
+      url: '/console/nope.js',
+      headers: { authorization: '' },
+    });
 
     await expectAnswer('/v1/openapi.json', 200, { method: 'GET' });
     await expectAnswer('/healthz', 200, { method: 'GET', headers: { authorization: '' } });

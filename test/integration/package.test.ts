@@ -34,6 +34,7 @@ const SOURCES = [
   'tsconfig.json',
   'tsconfig.build.json',
   'src',
+  'console',
   'docs',
   'deploy',
 ];
@@ -88,6 +89,7 @@ describe('the npm package (npm pack, installed into an empty folder)', () => {
     expect(packed).toContain('dist/cli.js');
     expect(packed).toContain('dist/client/index.js');
     expect(packed).toContain('docs/configuration.md');
+    for (const f of ['index.html', 'console.js', 'console.css']) expect(packed).toContain(`console/${f}`);
     expect(packed.some((p) => p.startsWith('src/') || p.startsWith('test/'))).toBe(false);
     // A file left in dist/ by an older build (a module since moved) would ship too.
     const stale = packed
@@ -154,6 +156,12 @@ console.log(JSON.stringify({ hello: c.hello, status: r.statusName, gateway: type
     });
     expect(push.status).toBe(200);
     expect(await push.json()).toMatchObject({ delivered: 0, cached: 0, dropped: 1 });
+    // The operator console's files, found beside dist/ in the installed package.
+    for (const path of ['/console', '/console/console.js', '/console/console.css']) {
+      const r = await fetch(`http://${bound.api}${path}`);
+      expect(r.status, path).toBe(200);
+      expect((await r.text()).length, path).toBeGreaterThan(100);
+    }
 
     child.kill('SIGTERM');
     const code = await new Promise((resolve) => child.once('exit', resolve));

@@ -245,6 +245,7 @@ describe('POST /v1/broadcast and GET /v1/stats (own gateway, so the counts are e
       offlineMessages: 0,
       requestsInFlight: 0,
       requests: { success: 7, error: 0, drop: 0 }, // 4 logins, 1 logout, 2 echo probes
+      errors: {},
       ready: true,
     });
     for (const c of [...bound, unbound, loggedOut]) c.close();

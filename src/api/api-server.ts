@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { type Address, apiTokens, type GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { type Scrapes, scrapesOf } from '../metrics/metrics-server.js';
+import type { PushResult } from '../players/engine.js';
 import { EngineUnavailableError } from '../players/engine-unavailable.js';
 import { groupNameProblem, playerIdProblem } from '../players/names.js';
 import type { PlayerService } from '../players/player-service.js';
@@ -21,7 +22,7 @@ import {
 } from './http-limits.js';
 import { openApiDocument } from './openapi.js';
 import { ClientAbortedError, readBody } from './request-body.js';
-import { kickBody, membersBody, messageBody, pushBody } from './schemas.js';
+import { kickBody, membersBody, messageBody, plainPushBody, pushBody } from './schemas.js';
 import { cmdStats, nodeList, type StatsSources, targetStats } from './stats-routes.js';
 
 /** What the API reads from the rest of the gateway. */
@@ -207,7 +208,12 @@ export class ApiServer {
     return this.deps.ready() ? { status: 'ready' } : new Unready({ status: 'not_ready' });
   }
 
-  private async json<T extends z.ZodType>(req: IncomingMessage, schema: T): Promise<z.output<T>> {
+  /** The body as JSON, validated by `schema`; `plain` (when given) may accept it first, without zod. */
+  private async json<T extends z.ZodType>(
+    req: IncomingMessage,
+    schema: T,
+    plain?: (value: unknown) => z.output<T> | undefined,
+  ): Promise<z.output<T>> {
     const body = await readBody(req, this.deps.config.api.maxBodyBytes);
     let parsed: unknown;
     try {
@@ -215,6 +221,8 @@ export class ApiServer {
     } catch {
       throw invalid('body is not valid JSON');
     }
+    const accepted = plain?.(parsed);
+    if (accepted !== undefined) return accepted;
     const result = schema.safeParse(parsed);
     if (!result.success) {
       const issue = result.error.issues[0];
@@ -254,7 +262,7 @@ export class ApiServer {
       offline = off !== 'false';
       data = await readBody(req, this.deps.config.api.maxBodyBytes);
     } else {
-      const body = await this.json(req, pushBody);
+      const body = await this.json(req, pushBody, plainPushBody);
       ({ players, cmd, offline } = body);
       data = Buffer.from(body.data, 'base64');
     }
@@ -262,7 +270,10 @@ export class ApiServer {
     const answer: Record<string, unknown> = { delivered: 0, cached: 0, dropped: 0 };
     for (const r of results) (answer[r] as number)++;
     if (players.length <= MAX_RESULTS_LISTED) {
-      answer.results = Object.fromEntries(players.map((p, i) => [p, results[i]]));
+      // No prototype: a player named __proto__ is a key like any other.
+      const listed: Record<string, PushResult> = Object.create(null);
+      for (let i = 0; i < players.length; i++) listed[players[i]] = results[i];
+      answer.results = listed;
     }
     return answer;
   }

@@ -9,7 +9,7 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-/** Starts `node --import tsx <args>` and resolves with the first stdout line that `pick` accepts. */
+/** Starts `node --import tsx <args>` (plain `node` for dist/…) and resolves with the first stdout line that `pick` accepts. */
 export async function start<T>(
   args: string[],
   pick: (line: string) => T | null,
@@ -17,7 +17,9 @@ export async function start<T>(
 ): Promise<{ child: ChildProcess; value: T; lines: AsyncIterableIterator<string> }> {
   // PROFILE=<dir>: every started process writes a CPU profile there when it exits.
   const profile = process.env.PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
+  // Built code (dist/…js) runs as it would in production, without the TypeScript loader.
+  const loader = args[0]?.startsWith('dist/') ? [] : ['--import', 'tsx'];
+  const child = spawn(process.execPath, [...profile, ...loader, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

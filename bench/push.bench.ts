@@ -30,7 +30,9 @@
  * is counted by them too. The load (undici pools) and the login backend run in this
  * process; none of their CPU is counted. Targets are reported, not asserted: exit 0.
  *
- * The roles are this one file: `push.bench.ts [clients|floor]`, over IPC.
+ * The gateways run from dist/ (plain node, as in production; the npm script builds first),
+ * the floor is plain JavaScript (push-floor.mjs): neither pays for the TypeScript loader.
+ * The clients are a role of this file (`push.bench.ts clients`), over IPC.
  *
  * env: PUSHES (20000), BATCH_PUSHES (5 × PUSHES), PLAYERS (2000 on each of local and B),
  *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (3)
@@ -180,19 +182,6 @@ class FrameCounter {
   }
 }
 
-/** A PUSH frame as the gateway writes it: 16-byte header, then the body. */
-function pushFrame(cmd: number, seq: number, body: Buffer): Buffer {
-  const frame = Buffer.allocUnsafe(16 + body.length);
-  frame.writeUInt32BE(12 + body.length, 0);
-  frame[4] = FRAME_PUSH;
-  frame[5] = 0;
-  frame.writeUInt16BE(0, 6);
-  frame.writeUInt32BE(cmd, 8);
-  frame.writeUInt32BE(seq, 12);
-  body.copy(frame, 16);
-  return frame;
-}
-
 // ---------------------------------------------------------------- role: clients
 
 /**
@@ -274,57 +263,6 @@ function clientsRole(): void {
     }
   });
   send({ type: 'ready' });
-}
-
-// ---------------------------------------------------------------- role: floor
-
-/**
- * The floor: what a push costs with nothing but node:http and one socket write. Every
- * POST is read as a push body; each player named gets one PUSH frame written to the one
- * TCP client connected (the latest, if several).
- */
-function floorRole(): void {
-  let client: Socket | null = null;
-  let seq = 0;
-  const tcp = createNetServer({ noDelay: true }, (socket) => {
-    socket.on('error', () => {});
-    socket.on('data', () => {});
-    client = socket;
-  });
-  const http = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as {
-        players: string[];
-        cmd: number;
-        data: string;
-      };
-      const data = Buffer.from(body.data, 'base64');
-      const results: Record<string, string> = {};
-      for (const p of body.players) {
-        client?.write(pushFrame(body.cmd, ++seq, data));
-        results[p] = 'delivered';
-      }
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ delivered: body.players.length, cached: 0, dropped: 0, results }));
-    });
-  });
-  http.keepAliveTimeout = 65_000;
-  process.on('message', (m: Message) => {
-    if (m.type === 'clients') send({ type: 'clients', connected: client !== null });
-  });
-  tcp.listen(0, '127.0.0.1', () =>
-    http.listen(0, '127.0.0.1', () => {
-      const t = tcp.address();
-      const h = http.address();
-      send({
-        type: 'ready',
-        tcpPort: typeof t === 'object' && t ? t.port : 0,
-        apiUrl: `http://127.0.0.1:${typeof h === 'object' && h ? h.port : 0}`,
-      });
-    }),
-  );
 }
 
 // ---------------------------------------------------------------- orchestrator: processes
@@ -431,10 +369,11 @@ async function startGateway(
       log: { level: 'info' },
     }),
   );
-  const args = ['src/cli.ts', '--config', path];
+  // The built gateway, as production runs it (npm run bench:push builds it first).
+  const args = ['dist/cli.js', '--config', path];
   if (workers > 1) args.push('--workers', String(workers));
   // Not lib.ts start(): its warnings and errors stay visible for the whole run (on stderr).
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -732,8 +671,8 @@ async function main(): Promise<void> {
     startGateway('bcast2', backendUrl, clusterOf(redisB2), 'gw', 2),
   ]);
   const gateways = [local, a, b, bcast1, bcast2];
-  const floorChild = fork(file, ['floor'], {
-    execArgv: ['--import', 'tsx'],
+  const floorChild = fork(join(root, 'bench/push-floor.mjs'), [], {
+    execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   track('floor', floorChild);
@@ -1042,7 +981,6 @@ process.on('SIGTERM', () => process.exit(143));
 // A role child never outlives the run that started it.
 if (role !== 'main') process.on('disconnect', () => process.exit(0));
 if (role === 'clients') clientsRole();
-else if (role === 'floor') floorRole();
 else
   await main().then(
     () => process.exit(0),

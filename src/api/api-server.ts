@@ -41,7 +41,12 @@ export interface ApiDeps {
   tls?: ListenerTls | null;
 }
 
-type Handler = (req: IncomingMessage, params: string[], url: URL, res: ServerResponse) => Promise<unknown>;
+type Handler = (
+  req: IncomingMessage,
+  params: string[],
+  url: RequestTarget,
+  res: ServerResponse,
+) => Promise<unknown>;
 interface Route {
   pattern: RegExp;
   methods: Partial<Record<string, Handler>>;
@@ -236,7 +241,7 @@ export class ApiServer {
     return result.data;
   }
 
-  private async push(req: IncomingMessage, url: URL): Promise<unknown> {
+  private async push(req: IncomingMessage, url: RequestTarget): Promise<unknown> {
     let players: string[];
     let cmd: number;
     let data: Buffer;
@@ -324,11 +329,23 @@ function checkGroup(group: string): void {
   if (problem !== undefined) throw invalid(problem);
 }
 
+/** What a handler reads of the request target. */
+interface RequestTarget {
+  readonly pathname: string;
+  readonly searchParams: URLSearchParams;
+}
+
+/** Segments of letters, digits, `-` and `_` only: no dot segment, escape or query. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
+const NO_QUERY = new URLSearchParams();
+
 /**
  * The path and query of a request target: origin form (`/v1/push?…`) or absolute form
  * (`http://host/v1/push`); anything else (`*`, `http://[/x`) is a bad request, not a bug.
  */
-function requestTarget(target: string | undefined): URL {
+function requestTarget(target: string | undefined): RequestTarget {
+  // Most targets are a plain path (POST /v1/push): nothing for URL to normalise or decode.
+  if (target !== undefined && PLAIN_PATH.test(target)) return { pathname: target, searchParams: NO_QUERY };
   if (target !== undefined && (target.startsWith('/') || /^https?:\/\//i.test(target))) {
     try {
       return new URL(target, 'http://gateway');

@@ -89,14 +89,16 @@ export function createLimitedServer(
       const waiting = queue.waiting.shift();
       if (waiting !== undefined) run(queue, ...waiting);
     };
-    res.once('finish', next);
-    res.once('close', next);
-    handler(req, res)
-      .catch(() => res.destroy())
-      .finally(() => {
-        // An answer the client does not read may not hold the connection for ever.
-        if (!done) stall = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
-      });
+    // 'close' ends every response, finished or not (after 'finish', when it was written).
+    res.on('close', next);
+    const settled = (): void => {
+      // An answer the client does not read may not hold the connection for ever.
+      if (!done) stall = setTimeout(() => socket.destroy(), limits.requestTimeoutMs).unref();
+    };
+    handler(req, res).then(settled, () => {
+      res.destroy();
+      settled();
+    });
   };
   const server = httpOrHttps(
     tls,

@@ -1,3 +1,4 @@
+import type { CounterChild } from '../metrics/families.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import { Status } from '../protocol/status.js';
 import type { Session } from '../session/session.js';
@@ -16,12 +17,22 @@ export type LifecycleListener = (event: 'online' | 'offline', playerId: string, 
  * and the push metrics are the same for every engine.
  */
 export class Players implements PlayerService {
+  /** gateway_push_total{kind="direct"} by result, looked up once (every push counts). */
+  private readonly directPushes: Record<PushResult, CounterChild>;
+
   constructor(
     private readonly hub: LocalHub,
     private readonly engine: Engine,
     private readonly metrics: GatewayMetrics,
     private readonly lifecycle: LifecycleListener,
-  ) {}
+  ) {
+    const counter = (result: PushResult) => metrics.push.child('direct', result);
+    this.directPushes = {
+      delivered: counter('delivered'),
+      cached: counter('cached'),
+      dropped: counter('dropped'),
+    };
+  }
 
   get name(): Engine['name'] {
     return this.engine.name;
@@ -122,7 +133,7 @@ export class Players implements PlayerService {
       );
       for (let k = 0; k < away.length; k++) results[away[k]] = rest[k];
     }
-    this.countPushes('direct', results);
+    this.countPushes(results);
     return results;
   }
 
@@ -171,7 +182,7 @@ export class Players implements PlayerService {
     return this.engine.player(playerId, this.hub.get(playerId));
   }
 
-  private countPushes(kind: 'direct', results: readonly PushResult[]): void {
+  private countPushes(results: readonly PushResult[]): void {
     let delivered = 0;
     let cached = 0;
     for (const r of results) {
@@ -179,8 +190,9 @@ export class Players implements PlayerService {
       else if (r === 'cached') cached++;
     }
     const dropped = results.length - delivered - cached;
-    if (delivered > 0) this.metrics.push.child(kind, 'delivered').inc(delivered);
-    if (cached > 0) this.metrics.push.child(kind, 'cached').inc(cached);
-    if (dropped > 0) this.metrics.push.child(kind, 'dropped').inc(dropped);
+    const counted = this.directPushes;
+    if (delivered > 0) counted.delivered.inc(delivered);
+    if (cached > 0) counted.cached.inc(cached);
+    if (dropped > 0) counted.dropped.inc(dropped);
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The floor of bench:push (push.bench.ts forks it): what a push costs with nothing but
  * node:http and one socket write. Every POST is read as a push body; each player named
- * gets one PUSH frame written to the one TCP client connected (the latest, if several).
+ * (`f<i>`) gets one PUSH frame written to its connection: the i-th accepted, as the
+ * gateway writes to each player's own session.
  * Plain JavaScript, run by plain node, as the gateway runs from dist/: neither pays for
  * the TypeScript loader.
  */
@@ -22,12 +23,12 @@ function pushFrame(cmd, seq, body) {
   return frame;
 }
 
-let client = null;
+const clients = [];
 let seq = 0;
 const tcp = createNetServer({ noDelay: true }, (socket) => {
   socket.on('error', () => {});
   socket.on('data', () => {});
-  client = socket;
+  clients.push(socket);
 });
 const http = createHttpServer((req, res) => {
   const chunks = [];
@@ -37,7 +38,7 @@ const http = createHttpServer((req, res) => {
     const data = Buffer.from(body.data, 'base64');
     const results = {};
     for (const p of body.players) {
-      client?.write(pushFrame(body.cmd, ++seq, data));
+      clients[Number(p.slice(1)) % clients.length].write(pushFrame(body.cmd, ++seq, data));
       results[p] = 'delivered';
     }
     res.setHeader('content-type', 'application/json');
@@ -46,7 +47,7 @@ const http = createHttpServer((req, res) => {
 });
 http.keepAliveTimeout = 65_000;
 process.on('message', (m) => {
-  if (m.type === 'clients') process.send({ type: 'clients', connected: client !== null });
+  if (m.type === 'clients') process.send({ type: 'clients', connected: clients.length });
 });
 tcp.listen(0, '127.0.0.1', () =>
   http.listen(0, '127.0.0.1', () => {

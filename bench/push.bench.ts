@@ -4,8 +4,8 @@
  *
  *   floor         a bare `node:http` server (its own process) doing the least a push can:
  *                 read the JSON body of POST /v1/push, JSON.parse it, decode the base64
- *                 payload, one raw socket write of a PUSH frame of the same size to one
- *                 connected TCP client, answer JSON
+ *                 payload, one raw socket write of a PUSH frame of the same size to the
+ *                 player's connection (PLAYERS connections, as the gateway holds), answer JSON
  *   local         POST /v1/push on one gateway node, in-memory engine (cluster.engine local)
  *   local-binary  the same node, the same pushes as application/octet-stream (?players=&cmd=)
  *   redis-local   cluster.engine redis: nodes A and B on a private redis-server, PLAYERS
@@ -699,11 +699,12 @@ async function main(): Promise<void> {
     if (r.ok !== n) throw new Error(`${tag}: only ${r.ok} of ${n} sessions logged in`);
     return r.ms;
   };
-  await connectGroup(clients, 'floor', floorReady.tcpPort, 1, null);
-  await untilAll('floor client', 1, async () =>
-    (await ask<Message & { connected: boolean }>(floorChild, { type: 'clients' }, 'clients')).connected
-      ? 1
-      : 0,
+  await connectGroup(clients, 'floor', floorReady.tcpPort, PLAYERS, null);
+  await untilAll(
+    'floor client',
+    PLAYERS,
+    async () =>
+      (await ask<Message & { connected: number }>(floorChild, { type: 'clients' }, 'clients')).connected,
   );
   const [msLocal, msB, msB1, msB2] = await Promise.all([
     connectGroup(clients, 'local', local.tcpPort, PLAYERS, 'l'),
@@ -801,7 +802,7 @@ async function main(): Promise<void> {
     },
   });
   const tasks: Task[] = [
-    pushTask('floor', floorApi, jsonPush, 'f', 1, 'floor', [['floor', floorChild.pid!]], 1),
+    pushTask('floor', floorApi, jsonPush, 'f', PLAYERS, 'floor', [['floor', floorChild.pid!]], 1),
     pushTask('local', local.api, jsonPush, 'l', PLAYERS, 'local', local.procs, 1),
     pushTask('local-binary', local.api, binaryPush, 'l', PLAYERS, 'local', local.procs, 1),
     pushTask('redis-local', b.api, jsonPush, 'c', PLAYERS, 'redis', clusterProcs, 1),

@@ -26,7 +26,11 @@ export abstract class RawPeer {
   abstract close(): void;
 
   /** Called by the subclass for every decoded frame. */
+  /** When each frame arrived (performance.now()). */
+  readonly arrivedAt = new WeakMap<Frame, number>();
+
   protected deliver(frame: Frame): void {
+    this.arrivedAt.set(frame, performance.now());
     const i = this.waiters.findIndex((w) => w.match(frame));
     if (i >= 0) this.waiters.splice(i, 1)[0].resolve(frame);
     else this.frames.push(frame);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AckWaiters } from '../../src/players/redis/ack-waiters.js';
 import { decodeMessage, encodeMessage, MessageKind } from '../../src/players/redis/cluster-message.js';
 import { RouteCache } from '../../src/players/redis/route-cache.js';
 
@@ -64,5 +65,26 @@ describe('route cache', () => {
     expect(c.size).toBe(3);
     expect(c.get('a', 0)).toBeUndefined();
     expect(c.get('d', 0)?.node).toBe('n');
+  });
+});
+
+describe('ack waiters', () => {
+  it('one timer for all: each wait ends at its own deadline, in order, or when its acks are in', async () => {
+    const acks = new AckWaiters(60);
+    const first = acks.open();
+    await new Promise((r) => setTimeout(r, 30));
+    const second = acks.open(2);
+    const third = acks.open();
+    acks.ack(third.id, 1);
+    expect(await third.outcome).toEqual({ sum: 1, received: 1, complete: true, parts: null });
+    acks.part(second.id, 'nb', 'wn');
+    const t0 = performance.now();
+    expect(await first.outcome).toMatchObject({ complete: false, received: 0 });
+    // The second was opened 30 ms later: it is still waiting, and times out ~30 ms after the first.
+    expect(acks.size).toBe(1);
+    const out = await second.outcome;
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(20);
+    expect(out).toEqual({ sum: 0, received: 1, complete: false, parts: new Map([['nb', 'wn']]) });
+    expect(acks.size).toBe(0);
   });
 });

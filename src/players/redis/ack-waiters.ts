@@ -16,19 +16,23 @@ interface Waiter {
   sum: number;
   parts: Map<string, string> | null;
   resolve(outcome: AckOutcome): void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which it times out. */
+  deadline: number;
 }
 
 /**
  * Requests sent to other nodes that wait for their acknowledgements. A waiter is opened
  * before its request is sent, since an ack can overtake the reply of the command that
  * sent the request (they travel on different Redis connections). Every wait is bounded
- * by `timeoutMs`; ids are unique within this node. One wait covers a whole message (a
+ * by `timeoutMs` (give or take a millisecond); ids are unique within this node. One wait covers a whole message (a
  * push to a hundred players is one timer, not a hundred).
  */
 export class AckWaiters {
+  /** Open waits, oldest first: they all have the same timeout, so they expire in this order. */
   private readonly waiting = new Map<string, Waiter>();
   private next = 0;
+  /** One timer, for the oldest wait's deadline (not one per wait: a push would cost a timer). */
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -42,11 +46,29 @@ export class AckWaiters {
    */
   open(expected = 1): { id: string; outcome: Promise<AckOutcome> } {
     const id = (this.next++).toString(36);
+    const deadline = performance.now() + this.timeoutMs;
     const outcome = new Promise<AckOutcome>((resolve) => {
-      const timer = setTimeout(() => this.finish(id, false), this.timeoutMs);
-      this.waiting.set(id, { expected, received: 0, sum: 0, parts: null, resolve, timer });
+      this.waiting.set(id, { expected, received: 0, sum: 0, parts: null, resolve, deadline });
     });
+    if (this.timer === null) this.arm(this.timeoutMs);
     return { id, outcome };
+  }
+
+  /** Ends the waits past their deadline, then sleeps until the oldest one left is due. */
+  private expire(): void {
+    this.timer = null;
+    const now = performance.now();
+    for (const [id, w] of this.waiting) {
+      if (w.deadline > now) {
+        this.arm(w.deadline - now);
+        return;
+      }
+      this.finish(id, false);
+    }
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.expire(), Math.max(1, Math.ceil(ms)));
   }
 
   /** Sets how many acks a wait needs, once known (a publish answers how many nodes got it). */
@@ -84,13 +106,14 @@ export class AckWaiters {
   /** Ends every wait (the engine stops). */
   cancelAll(): void {
     for (const id of [...this.waiting.keys()]) this.finish(id, false);
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   private finish(id: string, complete: boolean): void {
     const w = this.waiting.get(id);
     if (w === undefined) return;
     this.waiting.delete(id);
-    clearTimeout(w.timer);
     w.resolve({ sum: w.sum, received: w.received, complete, parts: w.parts });
   }
 }

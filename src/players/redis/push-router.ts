@@ -82,7 +82,8 @@ export class PushRouter {
       const byNode = new Map<string, RouteJob[]>();
       const now = Date.now();
       for (const j of jobs) {
-        const route = j.notEpoch === '' ? this.routes.get(j.playerId, now) : undefined;
+        // Only a first attempt goes by the cache: a retry asks Redis, so no push loops.
+        const route = j.routes === 0 ? this.routes.get(j.playerId, now) : undefined;
         if (route === undefined) {
           viaScript.push(j);
           continue;

@@ -221,6 +221,8 @@ describe('route cache (pushes straight to the node last seen holding the player)
     ]);
     expect(direct(a, 'out')).toBe(2);
     expect(direct(b, 'in')).toBe(2);
+    // b applied them (a refused DIRECT would have sent a back through the script).
+    expect(a.metrics.clusterMessages.child('out', 'push').value).toBe(1);
     expect(a.metrics.clusterPushDuration.child().count).toBe(3);
   });
 

@@ -26,7 +26,7 @@ export class NodeChannel {
   private acksScheduled = false;
   /** True once Redis confirmed this node's subscriptions, until the subscriber connection drops. */
   subscribed = false;
-  /** Counts confirmed subscriptions: a registration is current only for the one it began under. */
+  /** Counts subscriber connections confirmed: a registration is current only for the one it began under. */
   subscription = 0;
 
   constructor(
@@ -58,8 +58,9 @@ export class NodeChannel {
    */
   async subscribe(): Promise<void> {
     await this.conn.sub.subscribe(this.conn.keys.channel(this.conn.nodeId), this.conn.keys.broadcast);
+    // One count per connection: subscribing again on the same one loses nothing.
+    if (!this.subscribed) this.subscription++;
     this.subscribed = true;
-    this.subscription++;
   }
 
   /**

@@ -15,15 +15,16 @@
  *
  * env: PUSHES (default 20000), PLAYERS (100), CONCURRENCY (32), BATCH (100), ROUNDS (3)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { encodeFrame, FrameType } from '../src/protocol/frame.js';
 import { FrameDecoder } from '../src/protocol/frame-decoder.js';
+import { RedisServer } from '../test/support/redis-server.js';
 import { percentile, start, stop } from './lib.js';
 
 const PUSHES = Number(process.env.PUSHES ?? 20_000);
@@ -36,35 +37,6 @@ interface Gw {
   child: ChildProcess;
   tcpPort: number;
   api: Pool;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-async function startRedis(): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const child = spawn('/usr/bin/redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return { child, url: `redis://127.0.0.1:${port}` };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('redis-server did not start');
 }
 
 /** A backend whose every request logs in as the body (x-gateway-bind). */
@@ -196,7 +168,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const redis = await startRedis();
+  const redis = await RedisServer.start();
   const backend = await startLoginBackend();
   const cluster = { engine: 'redis', redis: { url: redis.url, keyPrefix: 'bench:' } };
   const [memory, a, b] = await Promise.all([
@@ -260,7 +232,7 @@ async function main(): Promise<void> {
   await Promise.all([memory, a, b].map((g) => g.api.close()));
   await Promise.all([memory, a, b].map((g) => stop(g.child)));
   backend.close();
-  redis.child.kill('SIGKILL');
+  await redis.stop();
 }
 
 main().catch((err) => {

@@ -40,12 +40,13 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
+import { RedisServer } from '../test/support/redis-server.js';
 import { cpuSeconds, percentile, root, stop } from './lib.js';
 
 const PUSHES = Number(process.env.PUSHES ?? 20_000);
@@ -266,47 +267,6 @@ function clientsRole(): void {
 }
 
 // ---------------------------------------------------------------- orchestrator: processes
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-interface Redis {
-  child: ChildProcess;
-  url: string;
-}
-
-async function startRedis(): Promise<Redis> {
-  const port = await freePort();
-  const child = spawn(
-    '/usr/bin/redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  child.on('error', (err) => {
-    console.error(`cannot start /usr/bin/redis-server (${err.message}); install Debian's redis-server`);
-    process.exit(1);
-  });
-  track('redis-server', child);
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.end();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return { child, url: `redis://127.0.0.1:${port}` };
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('redis-server did not start');
-}
 
 /** Pids whose parent is `pid` (from /proc), with their GATEWAY_NODE_ID when set. */
 function childrenOf(pid: number): Array<{ pid: number; nodeId: string | null }> {
@@ -656,10 +616,15 @@ async function main(): Promise<void> {
   const backendUrl = `http://127.0.0.1:${(backend.address() as { port: number }).port}`;
 
   // One redis-server per setup, so each scenario's Redis CPU is its own.
-  const [redisPush, redisB1, redisB2] = await Promise.all([startRedis(), startRedis(), startRedis()]);
+  const [redisPush, redisB1, redisB2] = await Promise.all([
+    RedisServer.start(),
+    RedisServer.start(),
+    RedisServer.start(),
+  ]);
+  for (const r of [redisPush, redisB1, redisB2]) track('redis-server', r.pid!);
   // commandTimeoutMs 5 s, not 1 s: on a loaded 2-core machine the 10-s refresh of 10 000
   // players' records and the unbinds at the end timed out at 1 s; an error path, not measured here.
-  const clusterOf = (r: Redis) => ({
+  const clusterOf = (r: RedisServer) => ({
     engine: 'redis',
     redis: { url: r.url, keyPrefix: 'bench:', commandTimeoutMs: 5_000 },
   });
@@ -752,7 +717,7 @@ async function main(): Promise<void> {
   await untilAll('bcast-w2 sessions', sessions, () => broadcastOnce(bcast2.api));
 
   const errors: string[] = [];
-  const redisProc = (r: Redis): [string, number] => ['redis', r.child.pid!];
+  const redisProc = (r: RedisServer): [string, number] => ['redis', r.pid!];
   const clusterProcs: Array<[string, number]> = [...b.procs, ...a.procs, redisProc(redisPush)];
   const pushTask = (
     scenario: string,
@@ -786,7 +751,7 @@ async function main(): Promise<void> {
       },
     };
   };
-  const broadcastTask = (name: string, gw: Gw, tag: string, c: ChildProcess, r: Redis): Task => ({
+  const broadcastTask = (name: string, gw: Gw, tag: string, c: ChildProcess, r: RedisServer): Task => ({
     key: name,
     scenario: name,
     mode: `${sessions} sess`,
@@ -953,16 +918,7 @@ async function main(): Promise<void> {
   await Promise.all([floorApi, ...gateways.map((g) => g.api)].map((p) => p.close()));
   await Promise.all(gateways.map((g) => stop(g.child)));
   await Promise.all([clients, clientsB1, clientsB2, floorChild].map(stopRole));
-  await Promise.all(
-    [redisPush, redisB1, redisB2].map(
-      (r) =>
-        new Promise<void>((resolve) => {
-          if (r.child.exitCode !== null || r.child.signalCode !== null) return resolve();
-          r.child.once('exit', () => resolve());
-          r.child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all([redisPush, redisB1, redisB2].map((r) => r.stop()));
   backend.close();
   for (const f of configFiles) rmSync(f, { force: true });
   // Workers end with their primary; give a straggler a moment, then say so and kill it.

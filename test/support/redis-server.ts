@@ -33,6 +33,11 @@ export class RedisServer {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** The running server's pid (for CPU accounting); undefined while it is down. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Starts a server on `port` (default: a free one). */
   static async start(port?: number): Promise<RedisServer> {
     const server = new RedisServer(port ?? (await freePort()));

@@ -21,6 +21,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
 import { RedisServer } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 /**
  * cluster.redis.commandTimeoutMs of both nodes. Not smaller: a reply that arrives after
@@ -51,8 +52,7 @@ afterAll(async () => {
   await backend?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+/** waitFor() that takes a failing check (Redis down, say) as not yet. */
 async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
@@ -352,15 +352,19 @@ describe('Redis chaos while pushes flow', () => {
     const flow = new Flow([b, a], players);
     await sleep(300);
     flow.phase = 'during';
-    const list = await redis.command('CLIENT LIST');
-    const ids = [...list.matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)].map((m) => m[1]);
-    expect(ids.length, list).toBeGreaterThanOrEqual(2); // commands and subscriber
+    // The ids of node a's connections to Redis (ioredis names them gateway:<node id>).
+    const idsOfA = async () =>
+      [...(await redis.command('CLIENT LIST')).matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)].map(
+        (m) => m[1],
+      );
+    const ids = await idsOfA();
+    expect(ids.length, ids.join(',')).toBeGreaterThanOrEqual(2); // commands and subscriber
     for (const id of ids) expect(await redis.command(`CLIENT KILL ID ${id}`)).toMatch(/^:1/);
     // /readyz may still say 200 before a has even seen its sockets close: wait until it has
     // reconnected (new connections under its name, none of the killed ones), then for ready.
     await eventually(async () => {
-      const now = [...(await redis.command('CLIENT LIST')).matchAll(/id=(\d+) [^\n]*name=gateway:kill:a /g)];
-      return now.length >= ids.length && now.every((m) => !ids.includes(m[1]));
+      const now = await idsOfA();
+      return now.length >= ids.length && now.every((id) => !ids.includes(id));
     }, 'a reconnected');
     await eventually(async () => (await a.ready()) === 200, 'a ready again');
     flow.phase = 'after';

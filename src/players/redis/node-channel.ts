@@ -103,20 +103,18 @@ export class NodeChannel {
           return;
         }
         const cmd = Number(f[0]);
-        let codes = '';
-        let later: Array<Delivery | Promise<Delivery>> | null = null;
+        const writes: Array<Delivery | Promise<Delivery>> = [];
+        let held = false;
         for (let i = 4; i < f.length; i += 2) {
           const b = this.hub.get(f[i]);
           const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, m.body, Number(f[i + 1]));
-          if (later === null && typeof r === 'number') codes += pushCode(r);
-          else {
-            // A binding still being confirmed holds its writes: answer once all are settled.
-            if (later === null) later = [...codes].map(fromCode);
-            later.push(r);
-          }
+          if (typeof r !== 'number') held = true;
+          writes.push(r);
         }
-        if (later === null) this.answerResults(f[1], f[2], codes);
-        else Promise.all(later).then((all) => this.answerResults(f[1], f[2], all.map(pushCode).join('')));
+        const answer = (all: Delivery[]) => this.answerResults(f[1], f[2], all.map(pushCode).join(''));
+        // A binding still being confirmed holds its writes: answer once all are settled.
+        if (held) Promise.all(writes).then(answer);
+        else answer(writes as Delivery[]);
         return;
       }
       case MessageKind.KICK: {
@@ -233,12 +231,4 @@ function pushCode(d: Delivery): string {
     : d === Delivery.NOT_HERE
       ? PushCode.NOT_HERE
       : PushCode.WRITE_FAILED;
-}
-
-function fromCode(c: string): Delivery {
-  return c === PushCode.WRITTEN
-    ? Delivery.WRITTEN
-    : c === PushCode.NOT_HERE
-      ? Delivery.NOT_HERE
-      : Delivery.WRITE_FAILED;
 }

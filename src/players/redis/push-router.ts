@@ -123,19 +123,17 @@ export class PushRouter {
     }
     let receivers: number;
     try {
+      // -1: it ran past its deadline, when this call has timed out and answered `dropped`.
       receivers = await this.conn.cmd.gwDirect(
         this.conn.keys.channel(node),
         this.conn.redisTime(Date.now() + this.commandTimeoutMs),
         encodeMessage(MessageKind.DIRECT, fields, body),
       );
     } catch (err) {
-      acks.cancel(wait.id);
       this.conn.failed('push', err);
-      for (const j of jobs) out.results[j.index] = 'dropped';
-      return;
+      receivers = -1;
     }
     if (receivers < 0) {
-      // Ran past its deadline: this call has timed out, and answered `dropped`, by now.
       acks.cancel(wait.id);
       for (const j of jobs) out.results[j.index] = 'dropped';
       return;

@@ -7,14 +7,15 @@
  * test-pushes to it and kicks it (the TCP client gets KICK KICKED). It writes the
  * screenshot of docs/console.md (docs/console.png) while figures are shown.
  */
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { hasChromium, launchChromium } from '../support/chromium.js';
 import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
@@ -22,12 +23,6 @@ import { loginAs } from '../support/push-api.js';
 import type { RawClient } from '../support/raw-client.js';
 import { RedisServer } from '../support/redis-server.js';
 import { sleep, waitFor } from '../support/wait.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
-}
 
 const TOKEN = 'console-test-token';
 // docs/console.png is rewritten only on request (UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
@@ -55,19 +50,7 @@ afterAll(async () => {
 });
 
 async function launch(): Promise<Browser> {
-  browser ??= await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser ??= await launchChromium();
   return browser;
 }
 

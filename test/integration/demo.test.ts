@@ -1,17 +1,11 @@
 /// <reference lib="dom" />
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { hasChromium, launchChromium } from '../support/chromium.js';
 import { spawnScript, stopChild } from '../support/processes.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium && process.env.CI) {
-  throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium package`);
-}
 
 interface DemoInfo {
   pageUrl: string;
@@ -50,19 +44,7 @@ describe.skipIf(!hasChromium)('demo page in headless Chromium', () => {
       '2',
     ]);
     cleanup.push(() => stopChild(child));
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     cleanup.push(() => browser.close());
     const page = await browser.newPage();
     const errors: string[] = [];

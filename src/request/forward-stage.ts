@@ -144,8 +144,12 @@ export class ForwardStage implements Stage {
   }
 }
 
+/** Plain decimal digits only: `1e3`, `0x3e8` or `1000.0` are not a status. */
+const DECIMAL_STATUS = /^[0-9]{4,5}$/;
+
 /** x-gateway-status: an application code 1000–65535 replaces status 0; anything else is ignored. */
 function appStatus(value: string): number {
+  if (!DECIMAL_STATUS.test(value)) return Status.OK;
   const n = Number(value);
-  return Number.isInteger(n) && n >= 1000 && n <= 65535 ? n : Status.OK;
+  return n >= 1000 && n <= 65535 ? n : Status.OK;
 }

@@ -73,6 +73,10 @@ describe('forwarding (SPEC §4)', () => {
     expect(r.body.toString()).toBe('4321');
     // Outside the application range it is ignored.
     expect((await c.request(Cmd.ECHO_STATUS, '7')).status).toBe(0);
+    // Only plain decimal digits: these all read as 1000 to Number(), and none is a status.
+    for (const odd of ['1e3', '0x3e8', '1000.0', '0b1111101000', '01000a', '+1000']) {
+      expect((await c.request(Cmd.ECHO_STATUS, odd)).status, odd).toBe(0);
+    }
     c.close();
   });
 

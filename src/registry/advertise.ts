@@ -1,4 +1,5 @@
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import { isLoopback } from '../config/schema.js';
 
 /** What os.networkInterfaces() returns; a parameter so tests can give their own. */
 export type Interfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
@@ -40,7 +41,8 @@ export function advertisedAddress(
 
 /** True for addresses only this machine can reach; a backend elsewhere cannot dial them. */
 export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
+  // Judged on the parsed address, as the API token rule is: `127.example.com` is a name, not 127/8.
+  return isLoopback(host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host);
 }
 
 function firstExternalIPv4(interfaces: Interfaces): string | null {

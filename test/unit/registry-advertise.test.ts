@@ -1,7 +1,7 @@
 // The address published for a bound listener (src/registry/advertise.ts).
 
 import { describe, expect, it } from 'vitest';
-import { advertisedAddress, advertisedHost } from '../../src/registry/advertise.js';
+import { advertisedAddress, advertisedHost, isLoopbackHost } from '../../src/registry/advertise.js';
 
 const lan = {
   lo: [{ address: '127.0.0.1', family: 'IPv4', internal: true }],
@@ -33,5 +33,12 @@ describe('advertised addresses', () => {
 
   it('reads os.networkInterfaces() by default', () => {
     expect(advertisedHost('0.0.0.0', '')).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it('judges loopback on the parsed address, never on a prefix', () => {
+    for (const host of ['localhost', '127.0.0.1', '127.3.4.5', '::1', '[::1]'])
+      expect(isLoopbackHost(host), host).toBe(true);
+    for (const host of ['127.example.com', '127.0.0.1.nip.io', '10.0.0.5', '[fd00::5]'])
+      expect(isLoopbackHost(host), host).toBe(false);
   });
 });

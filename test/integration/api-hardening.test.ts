@@ -308,6 +308,26 @@ describe('slow clients and the connection cap (issue 11 item 6)', () => {
     expect(Date.now() - t0).toBeLessThan(3_000);
   });
 
+  it('an authenticated body trickled at 1 byte / 200 ms gets 408 after api.requestTimeoutMs', async () => {
+    const s = await open(apiPort);
+    let text = '';
+    s.on('data', (d) => {
+      text += d.toString();
+    });
+    s.on('error', () => {});
+    const t0 = Date.now();
+    s.write(
+      `POST /v1/push HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`,
+    );
+    const trickle = setInterval(() => s.writable && s.write('x'), 200);
+    await new Promise((resolve) => s.once('close', resolve));
+    clearInterval(trickle);
+    expect(text).toMatch(/^HTTP\/1\.1 408/);
+    // requestTimeoutMs is 3 s here, checked every 0.5 s: a valid token buys no more time.
+    expect(Date.now() - t0).toBeGreaterThan(2_500);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
   it('api.maxConnections caps API connections; game clients still get their HELLO', async () => {
     const before = await metricValue('gateway_api_rejected_total', 'reason="max_connections"');
     const held = await Promise.all(Array.from({ length: 80 }, () => open(apiPort)));

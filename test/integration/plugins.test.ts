@@ -129,6 +129,22 @@ describe('local handlers', () => {
     bob.close();
   });
 
+  it('refuses player ids and group names the API could not address, with a TypeError naming each', async () => {
+    const alice = await connectAs(gw, 'names-alice');
+    const errors = JSON.parse((await alice.request(7043)).body.toString()) as string[];
+    expect(errors).toEqual([
+      expect.stringMatching(/^player id "p{300}": player ids are at most 256 characters$/),
+      'player id "a,b": player ids must not contain commas',
+      expect.stringMatching(/^group "g{200}": group names are at most 128 characters$/),
+      'group " edge": group names must not start or end with whitespace',
+      'player id "tab\\there": player ids must not contain control characters',
+    ]);
+    // Nothing of the refused list push was applied: the next cmd-55 push alice gets is 7040's.
+    await alice.request(7040);
+    expect((await alice.next((f) => f.cmd === 55)).body.toString()).toBe('pushed by local');
+    alice.close();
+  });
+
   it('runs onSessionClose when a connection ends, with the player still known', async () => {
     const watcher = await connectAs(gw, 'watcher');
     const leaver = await connectAs(gw, 'leaver');

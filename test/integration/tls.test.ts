@@ -496,30 +496,38 @@ describe('the client SDK and the load tool over TLS', () => {
     },
   );
 
-  it('the load tool runs against tls:// with --ca, and names the certificate error without it', async () => {
-    const caFile = pki.ca.cert;
-    const url = `tls://127.0.0.1:${gw.tcpPort}`;
-    const args = [
-      '-n',
-      '2',
-      '-d',
-      '1',
-      '--login-cmd',
-      String(Cmd.LOGIN),
-      '--mix',
-      String(Cmd.ECHO),
-      '--json',
-      '-q',
-    ];
-    const ok = await runLoad(['--url', url, '--ca', caFile, ...args]);
-    expect(ok.code).toBe(0);
-    const summary = JSON.parse(ok.stdout) as { sessions: { connected: number }; requests: { ok: number } };
-    expect(summary.sessions.connected).toBe(2);
-    expect(summary.requests.ok).toBeGreaterThan(0);
-    const refused = await runLoad(['--url', url, ...args]);
-    expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout).sessions.connectErrors).toEqual({ UNABLE_TO_VERIFY_LEAF_SIGNATURE: 2 });
-  });
+  it.each(['tls', 'wss'] as const)(
+    'the load tool runs against %s:// with --ca, and names the certificate error without it',
+    async (scheme) => {
+      const caFile = pki.ca.cert;
+      const url =
+        scheme === 'tls'
+          ? `tls://127.0.0.1:${gw.tcpPort}`
+          : `wss://127.0.0.1:${port(gw.gateway.addresses!.ws)}/`;
+      const args = [
+        '-n',
+        '2',
+        '-d',
+        '1',
+        '--login-cmd',
+        String(Cmd.LOGIN),
+        '--mix',
+        String(Cmd.ECHO),
+        '--json',
+        '-q',
+      ];
+      const ok = await runLoad(['--url', url, '--ca', caFile, ...args]);
+      expect(ok.code).toBe(0);
+      const summary = JSON.parse(ok.stdout) as { sessions: { connected: number }; requests: { ok: number } };
+      expect(summary.sessions.connected).toBe(2);
+      expect(summary.requests.ok).toBeGreaterThan(0);
+      const refused = await runLoad(['--url', url, ...args]);
+      expect(refused.code).toBe(1);
+      expect(JSON.parse(refused.stdout).sessions.connectErrors).toEqual({
+        UNABLE_TO_VERIFY_LEAF_SIGNATURE: 2,
+      });
+    },
+  );
 });
 
 function runLoad(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

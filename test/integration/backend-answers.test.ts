@@ -164,6 +164,7 @@ describe('answers the gateway does not take whole', () => {
       Array.from({ length: 8 }, () => c.request(Cmd.STREAMED, String(50 * 1024 * 1024), 10_000)),
     );
     clearInterval(sampler);
+    console.log(`8 pipelined 50 MB answers: RSS +${((peak - rssBefore) / 1024 / 1024).toFixed(1)} MiB at peak`);
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(Status.BACKEND_ERROR));
     // Each answer is cut off after limits.maxResponseBytes (1 MiB): nowhere near 8 × 50 MB.
     expect(peak - rssBefore).toBeLessThan(150 * 1024 * 1024);

@@ -11,6 +11,7 @@ import { VERSION } from '../../src/version.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 // ---------------------------------------------------------------------------------------
 // A small parser of the Prometheus text exposition format (version 0.0.4).
@@ -211,9 +212,19 @@ describe('the /metrics endpoint', () => {
     expect(m.value('gateway_build_info', { version: VERSION, node_version: process.version })).toBe(1);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(1_000_000);
     expect(m.value('process_cpu_seconds_total')).toBeGreaterThan(0);
-    // The gateway runs in this process: a 60 ms block of its event loop shows in the lag it exports.
-    const blockedUntil = Date.now() + 60;
-    while (Date.now() < blockedUntil) {}
+    // The gateway runs in this process: a 60 ms block of its event loop shows in the lag it
+    // exports. The scrape above reset the delay monitor's histogram (10 ms samples): a block
+    // right after it was not recorded on this machine, so the monitor gets a few samples
+    // first, the block runs in a loop phase of its own, and two samples follow it.
+    await sleep(50);
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const blockedUntil = Date.now() + 60;
+        while (Date.now() < blockedUntil) {}
+        resolve();
+      }),
+    );
+    await sleep(30);
     const after = await scrape(g);
     expect(after.value('nodejs_eventloop_lag_max_seconds')).toBeGreaterThan(0.04);
     expect(m.sum('nodejs_active_handles_total')).toBeGreaterThan(0);

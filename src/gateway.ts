@@ -21,7 +21,7 @@ import { RequestPipeline } from './request/request-pipeline.js';
 import { RequestSlots } from './request/request-slots.js';
 import { RouteTable } from './request/route-table.js';
 import type { Stage } from './request/stage.js';
-import type { Session, SessionHost } from './session/session.js';
+import type { SessionHost } from './session/session.js';
 import { SessionManager } from './session/session-manager.js';
 import type { Transport } from './transport/connection.js';
 import { ListenerTls } from './transport/listener-tls.js';
@@ -98,19 +98,20 @@ export class Gateway {
       eventsTarget === null
         ? null
         : new LifecycleEvents(eventsTarget, this.backends, this.metrics, this.log, config.node.id);
-    this.playersStore = createPlayers(
-      config,
-      this.sessions,
-      this.metrics,
-      this.log,
-      (event, playerId, session) => this.onLifecycle(event, playerId, session),
-    );
+    this.playersStore = createPlayers(config, this.sessions, this.metrics, this.log);
+    const events = this.events;
+    if (events !== null)
+      this.playersStore.onLifecycle((event, playerId, session) => events.send(event, playerId, session));
     this.plugins = new PluginHost({
       config,
       players: this.playersStore,
       metrics: this.metrics,
       log: this.log,
       targets: new Set(this.backends.targets.keys()),
+    });
+    const plugins = this.plugins;
+    this.playersStore.onLifecycle((event, playerId, session) => {
+      if (event === 'online') plugins.bound(session, playerId);
     });
     this.slots = new RequestSlots(requestBurst(config));
     this.api = new ApiServer(listenAddress(config.listen.api, 'listen.api'), {
@@ -248,11 +249,6 @@ export class Gateway {
   reloadTls(): boolean {
     if (this.tls === null) return false;
     return this.tls.reload();
-  }
-
-  private onLifecycle(event: 'online' | 'offline', playerId: string, session: Session): void {
-    this.events?.send(event, playerId, session);
-    if (event === 'online') this.plugins.bound(session, playerId);
   }
 
   /**

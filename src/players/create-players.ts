@@ -4,7 +4,7 @@ import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { SessionManager } from '../session/session-manager.js';
 import { LocalHub } from './local-hub.js';
 import { MemoryEngine } from './memory-engine.js';
-import { type LifecycleListener, Players } from './players.js';
+import { Players } from './players.js';
 import { RedisEngine } from './redis/redis-engine.js';
 
 /** This node's players: the hub of its sessions, and the engine `cluster.engine` names (`local` or `redis`). */
@@ -13,12 +13,11 @@ export function createPlayers(
   sessions: SessionManager,
   metrics: GatewayMetrics,
   log: Logger,
-  lifecycle: LifecycleListener,
 ): Players {
   const hub = new LocalHub(sessions, metrics);
   const engine =
     config.cluster.engine === 'redis'
       ? new RedisEngine(config, hub, metrics, log)
       : new MemoryEngine(config, hub, metrics);
-  return new Players(hub, engine, metrics, lifecycle);
+  return new Players(hub, engine, metrics);
 }

@@ -19,12 +19,12 @@ export type LifecycleListener = (event: 'online' | 'offline', playerId: string, 
 export class Players implements PlayerService {
   /** gateway_push_total{kind="direct"} by result, looked up once (every push counts). */
   private readonly directPushes: Record<PushResult, CounterChild>;
+  private readonly lifecycleListeners: LifecycleListener[] = [];
 
   constructor(
     private readonly hub: LocalHub,
     private readonly engine: Engine,
     private readonly metrics: GatewayMetrics,
-    private readonly lifecycle: LifecycleListener,
   ) {
     const counter = (result: PushResult) => metrics.push.child('direct', result);
     this.directPushes = {
@@ -32,6 +32,15 @@ export class Players implements PlayerService {
       cached: counter('cached'),
       dropped: counter('dropped'),
     };
+  }
+
+  /** Adds a listener of bindings beginning and ending, called in the order added (lifecycle events, then plugins). */
+  onLifecycle(listener: LifecycleListener): void {
+    this.lifecycleListeners.push(listener);
+  }
+
+  private announce(event: 'online' | 'offline', playerId: string, session: Session): void {
+    for (const listener of this.lifecycleListeners) listener(event, playerId, session);
   }
 
   get name(): Engine['name'] {
@@ -80,7 +89,7 @@ export class Players implements PlayerService {
     this.hub.release(b);
     if (current) {
       b.announced = true;
-      this.lifecycle('online', playerId, session);
+      this.announce('online', playerId, session);
     }
   }
 
@@ -96,7 +105,7 @@ export class Players implements PlayerService {
       return;
     }
     this.hub.detach(b);
-    if (b.announced) this.lifecycle('offline', b.playerId, session);
+    if (b.announced) this.announce('offline', b.playerId, session);
     await this.engine.unbind(b);
   }
 

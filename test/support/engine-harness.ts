@@ -110,7 +110,9 @@ export class EngineNode {
       this.sessions,
       this.metrics,
       createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
-      (event, playerId, session) => this.lifecycle.push([event, playerId, session.id]),
+    );
+    this.players.onLifecycle((event, playerId, session) =>
+      this.lifecycle.push([event, playerId, session.id]),
     );
   }
 

@@ -24,8 +24,12 @@ const maxAnswerBytes = 1 << 20
 // registration needs. Keys and values travel base64-encoded and 64-bit ids as
 // decimal strings, as the gateway's JSON mapping has them.
 type etcdClient struct {
-	endpoints      []string
-	http           *http.Client
+	endpoints []string
+	http      *http.Client
+	// own is the transport of the package's own client (Config.HTTPClient nil),
+	// whose idle connections closeIdle closes; nil with the caller's client,
+	// whose connections are the caller's to manage.
+	own            *http.Transport
 	user, password string       // etcd authentication, when user is not ""
 	next           atomic.Int32 // the endpoint that answered last
 
@@ -48,11 +52,25 @@ func newEtcdClient(cfg Config) (*etcdClient, error) {
 		}
 		endpoints[i] = strings.TrimRight(e, "/")
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	c := &etcdClient{endpoints: endpoints, http: cfg.HTTPClient, user: cfg.Username, password: cfg.Password}
+	if c.http == nil {
+		// A transport of its own rather than http.DefaultTransport: the
+		// keep-alive connections to etcd then belong to this client, and
+		// closeIdle can close them without touching anyone else's.
+		c.own = http.DefaultTransport.(*http.Transport).Clone()
+		c.http = &http.Client{Transport: c.own}
 	}
-	return &etcdClient{endpoints: endpoints, http: hc, user: cfg.Username, password: cfg.Password}, nil
+	return c, nil
+}
+
+// closeIdle closes the idle keep-alive connections of the package's own
+// transport (and the goroutines serving them). A connection still in use is
+// closed by the transport when its call ends. Nothing is done with the caller's
+// Config.HTTPClient.
+func (c *etcdClient) closeIdle() {
+	if c.own != nil {
+		c.own.CloseIdleConnections()
+	}
 }
 
 // etcdError is an answer of etcd other than 200: {"error", "message", "code"},

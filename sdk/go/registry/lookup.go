@@ -25,6 +25,7 @@ func Lookup(ctx context.Context, cfg Config, service string) ([]Instance, error)
 	if err != nil {
 		return nil, err
 	}
+	defer etcd.closeIdle() // one read: keep no connection to etcd open after it
 	layout, prefix, err := layoutPrefix(cfg.Layout, cfg.Prefix)
 	if err != nil {
 		return nil, err

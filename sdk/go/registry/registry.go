@@ -42,7 +42,10 @@ type Config struct {
 	// TTL of the lease, in whole seconds (rounded up); 0 means DefaultTTL. The
 	// record disappears at most this long after the process dies.
 	TTL time.Duration
-	// HTTPClient for etcd; nil means a client of the package's own.
+	// HTTPClient for etcd; nil means a client of the package's own, with a
+	// transport of its own whose idle connections Close (and Lookup, when it
+	// returns) closes. A client given here is left as it is: its connections
+	// are the caller's to close.
 	HTTPClient *http.Client
 	// ErrorLog receives keep-alive failures and re-registrations; nil means the
 	// log package's standard logger.
@@ -110,6 +113,7 @@ func Register(ctx context.Context, cfg Config, inst Instance) (*Registration, er
 		done:   make(chan struct{}),
 	}
 	if err := r.register(ctx); err != nil {
+		etcd.closeIdle()
 		return nil, err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -212,7 +216,10 @@ func (r *Registration) setUp(up bool) {
 
 // Close stops the keep-alive and revokes the lease, which deletes the record.
 // It waits at most a few seconds for etcd; if the revoke fails the record
-// still expires within the TTL. Calling it again returns the first result.
+// still expires within the TTL. Then it closes the idle connections to etcd of
+// the package's own HTTP client (not those of a Config.HTTPClient), so nothing
+// of the registration is left running. Calling it again returns the first
+// result.
 func (r *Registration) Close() error {
 	r.closeOnce.Do(func() {
 		r.cancel()
@@ -226,6 +233,7 @@ func (r *Registration) Close() error {
 		if err := r.etcd.revoke(ctx, lease); err != nil {
 			r.closeErr = fmt.Errorf("registry: revoking the lease: %w", err)
 		}
+		r.etcd.closeIdle()
 	})
 	return r.closeErr
 }

@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"log"
+	"net"
+	"net/http"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,5 +234,71 @@ func TestEtcdWithAuthentication(t *testing.T) {
 	}
 	if _, _, ok := e.get(r.Key()); ok {
 		t.Fatal("the record outlived Close")
+	}
+}
+
+func TestNothingLeftRunningAfterClose(t *testing.T) {
+	e := startEtcd(t)
+	// The helpers (startEtcd's health check, e.get) use http.DefaultTransport:
+	// drop its idle connections so that the count starts from what is running now.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	settle := func() int {
+		time.Sleep(50 * time.Millisecond) // let closed connections' goroutines end
+		return runtime.NumGoroutine()
+	}
+	before := settle()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cfg := registry.Config{Endpoints: []string{e.clientURL}, TTL: time.Second, ErrorLog: log.New(&bytes.Buffer{}, "", 0)}
+	r, err := registry.Register(ctx, cfg, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // a keep-alive or two on the pooled connection
+	if got, err := registry.Lookup(ctx, cfg, inst.Name); err != nil || len(got) != 1 {
+		t.Fatalf("lookup: %v, %v", got, err)
+	}
+	if n := runtime.NumGoroutine(); n <= before {
+		t.Fatalf("%d goroutines while registered, %d before: the keep-alive loop should be one of them", n, before)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close ended the keep-alive loop and closed the idle connections to etcd;
+	// Lookup closed its own when it returned.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestCloseLeavesACallersHTTPClientAlone(t *testing.T) {
+	e := startEtcd(t)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	defer transport.CloseIdleConnections()
+	var dials atomic.Int32
+	dial := transport.DialContext
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	hc := &http.Client{Transport: transport}
+	r := register(t, e, registry.Config{HTTPClient: hc}, inst)
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The caller's pooled connection is still open: the next call reuses it.
+	before := dials.Load()
+	res, err := hc.Get(e.clientURL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if dials.Load() != before {
+		t.Fatalf("the caller's idle connection was closed by Close (%d dials, %d before)", dials.Load(), before)
 	}
 }

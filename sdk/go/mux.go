@@ -16,7 +16,8 @@ type HandlerFunc func(ctx context.Context, req *Request) (*Reply, error)
 
 // Mux routes the gateway's requests to handlers by cmd. It is an http.Handler;
 // mount it at the path of the gateway's target URL (the URL path is not used
-// for routing, the x-gateway-cmd header is).
+// for routing, the x-gateway-cmd header is). The zero Mux is ready to use, so
+// a struct literal (&Mux{MaxBodyBytes: 4096}) works as NewMux does.
 type Mux struct {
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -25,8 +26,8 @@ type Mux struct {
 	ErrorLog *log.Logger
 
 	mu     sync.RWMutex
-	cmds   map[uint32]HandlerFunc
-	ranges []cmdRange // sorted by first, never overlapping
+	cmds   map[uint32]HandlerFunc // made by the first Handle
+	ranges []cmdRange             // sorted by first, never overlapping
 	event  func(ctx context.Context, req *Request)
 }
 
@@ -35,9 +36,9 @@ type cmdRange struct {
 	h           HandlerFunc
 }
 
-// NewMux returns an empty Mux.
+// NewMux returns an empty Mux, the same as &Mux{}.
 func NewMux() *Mux {
-	return &Mux{cmds: make(map[uint32]HandlerFunc)}
+	return &Mux{}
 }
 
 // Handle registers h for cmd. It panics if cmd already has a handler, like
@@ -50,6 +51,9 @@ func (m *Mux) Handle(cmd uint32, h HandlerFunc) {
 	defer m.mu.Unlock()
 	if _, dup := m.cmds[cmd]; dup {
 		panic(fmt.Sprintf("gateway: cmd %d registered twice", cmd))
+	}
+	if m.cmds == nil {
+		m.cmds = make(map[uint32]HandlerFunc)
 	}
 	m.cmds[cmd] = h
 }

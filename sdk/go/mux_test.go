@@ -166,7 +166,61 @@ func TestMuxRegistrationMistakesPanic(t *testing.T) {
 			}()
 			f(gateway.NewMux())
 		})
+		t.Run(name+", zero Mux", func(t *testing.T) {
+			defer func() {
+				if p := recover(); p == nil || strings.Contains(fmt.Sprint(p), "nil map") {
+					t.Fatalf("got panic %v, want the registration mistake's", p)
+				}
+			}()
+			f(&gateway.Mux{})
+		})
 	}
+}
+
+func TestZeroMuxIsUsable(t *testing.T) {
+	answer := func(name string) gateway.HandlerFunc {
+		return func(_ context.Context, req *gateway.Request) (*gateway.Reply, error) {
+			return &gateway.Reply{Body: []byte(fmt.Sprintf("%s %d", name, req.Cmd))}, nil
+		}
+	}
+	t.Run("a struct literal with options", func(t *testing.T) {
+		var logs bytes.Buffer
+		m := &gateway.Mux{MaxBodyBytes: 4096, ErrorLog: log.New(&logs, "", 0)}
+		// Served before anything is registered: no handler, not a panic.
+		if rec := serve(m, "1", ""); rec.Code != 404 {
+			t.Fatalf("empty zero Mux: got %d", rec.Code)
+		}
+		m.Handle(1, answer("one"))
+		m.HandleRange(10, 20, answer("range"))
+		var events []string
+		m.HandleEvent(func(_ context.Context, req *gateway.Request) { events = append(events, req.Event+" "+req.PlayerID) })
+		for cmd, want := range map[string]string{"1": "one 1", "15": "range 15"} {
+			if rec := serve(m, cmd, "x"); rec.Code != 200 || rec.Body.String() != want {
+				t.Errorf("cmd %s: got %d %q, want %q", cmd, rec.Code, rec.Body.String(), want)
+			}
+		}
+		if rec := serve(m, "2", ""); rec.Code != 404 {
+			t.Errorf("cmd 2: got %d", rec.Code)
+		}
+		if rec := serve(m, "1", strings.Repeat("x", 4097)); rec.Code != 413 {
+			t.Errorf("body over MaxBodyBytes 4096: got %d", rec.Code)
+		}
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, gatewayPost("", map[string]string{"x-gateway-cmd": "0", "x-gateway-kind": "event", "x-gateway-event": "online", "x-gateway-player": "alice"}))
+		if rec.Code != 204 || len(events) != 1 || events[0] != "online alice" {
+			t.Errorf("event: %d %v", rec.Code, events)
+		}
+		if logs.Len() != 0 {
+			t.Errorf("logged: %s", logs.String())
+		}
+	})
+	t.Run("a Mux variable", func(t *testing.T) {
+		var m gateway.Mux
+		m.Handle(7, answer("seven"))
+		if rec := serve(&m, "7", ""); rec.Code != 200 || rec.Body.String() != "seven 7" {
+			t.Fatalf("got %d %q", rec.Code, rec.Body.String())
+		}
+	})
 }
 
 func TestMuxEvents(t *testing.T) {

@@ -156,6 +156,28 @@ func TestPlayer(t *testing.T) {
 	}
 }
 
+func TestPlayerTellsAWrongRouteFromAnUnknownPlayer(t *testing.T) {
+	cases := map[string]struct {
+		answer string
+		code   string
+	}{
+		// The gateway's 404 for a path no route matches: Addrs has a base path it does not serve.
+		"unknown route": {`{"error":"not_found","message":"no route /api/v1/players/zed"}`, "not_found"},
+		// A 404 that is not the API's JSON: something else answered.
+		"not the API": {`<html>404 Not Found</html>`, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv, _ := stubAPI(t, 404, tc.answer)
+			_, err := newClient(t, srv.URL+"/api").Player(context.Background(), "zed")
+			var apiErr *gateway.APIError
+			if errors.Is(err, gateway.ErrNotFound) || !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != tc.code {
+				t.Fatalf("got %v, want an *APIError 404 %q and not ErrNotFound", err, tc.code)
+			}
+		})
+	}
+}
+
 func TestStatsAndReady(t *testing.T) {
 	srv, _ := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":3,"authed":1520},"players":{"online":1520,"offline":88},"offlineMessages":412,"requestsInFlight":7,"requests":{"success":918274,"error":311,"drop":52},"ready":true}`)
 	c := newClient(t, srv.URL)

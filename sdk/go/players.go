@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -20,12 +21,13 @@ type PlayerInfo struct {
 }
 
 // Player looks a player up. It returns ErrNotFound when the gateway does not
-// know the player.
+// know the player. A 404 for a route the gateway does not have (a wrong base
+// path in Addrs: "no route …") stays an *APIError, so a misconfigured client
+// does not read as "no such player".
 func (c *Client) Player(ctx context.Context, id string) (*PlayerInfo, error) {
 	var info PlayerInfo
 	err := c.call(ctx, http.MethodGet, "/v1/players/"+url.PathEscape(id), nil, &info)
-	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound && apiErr.Code == "not_found" {
+	if isUnknownPlayer(err) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -33,6 +35,22 @@ func (c *Client) Player(ctx context.Context, id string) (*PlayerInfo, error) {
 	}
 	return &info, nil
 }
+
+// isUnknownPlayer tells the gateway's 404 for an unknown player ({"error":
+// "not_found", "message": "player <id> is not known to this gateway"}) from its
+// 404 for an unknown route ({"error": "not_found", "message": "no route
+// <path>"}) and from a 404 that is not the API's JSON (Code "", e.g. a proxy).
+// Both of the gateway's carry the same code, so the route's message prefix is
+// what tells them apart.
+func isUnknownPlayer(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound &&
+		apiErr.Code == "not_found" && !strings.HasPrefix(apiErr.Message, noRoutePrefix)
+}
+
+// noRoutePrefix starts the message of the gateway's 404 for a path no route
+// matches (src/api/api-server.ts).
+const noRoutePrefix = "no route "
 
 // Stats is the gateway node's summary (GET /v1/stats): this node only; in
 // cluster mode, ask each node.

@@ -1,12 +1,12 @@
 import { ApiServer } from './api/api-server.js';
 import { httpLimits } from './api/http-limits.js';
+import { MetricsServer } from './api/metrics-server.js';
 import { BackendClient } from './backend/backend-client.js';
 import { LifecycleEvents } from './backend/lifecycle-events.js';
 import { buildConfig } from './config/load.js';
 import { type Address, type GatewayConfig, type GatewayConfigInput, parseAddress } from './config/schema.js';
 import { createLogger, type Logger } from './logger.js';
 import { GatewayMetrics } from './metrics/metrics.js';
-import { MetricsServer } from './metrics/metrics-server.js';
 import { createPlayers } from './players/create-players.js';
 import type { PlayerService } from './players/player-service.js';
 import type { Players } from './players/players.js';

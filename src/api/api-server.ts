@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type Address, apiTokens, type GatewayConfig } from '../config/schema.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
-import { type Scrapes, scrapesOf } from '../metrics/metrics-server.js';
 import type { PushResult } from '../players/engine.js';
 import { EngineUnavailableError } from '../players/engine-unavailable.js';
 import { groupNameProblem, playerIdProblem } from '../players/names.js';
@@ -20,6 +19,7 @@ import {
   type HttpLimits,
   httpLimits,
 } from './http-limits.js';
+import { type Scrapes, scrapesOf } from './metrics-server.js';
 import { openApiDocument } from './openapi.js';
 import { ClientAbortedError, readBody } from './request-body.js';
 import { kickBody, membersBody, messageBody, plainPushBody, pushBody } from './schemas.js';

@@ -1,10 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { closeServer, createLimitedServer, type HttpLimits } from '../api/http-limits.js';
 import type { Address } from '../config/schema.js';
 import type { Logger } from '../logger.js';
+import { GatewayMetrics } from '../metrics/metrics.js';
 import { type BoundAddress, listen } from '../transport/listen.js';
 import type { ListenerTls } from '../transport/listener-tls.js';
-import { GatewayMetrics } from './metrics.js';
+import { closeServer, createLimitedServer, type HttpLimits } from './http-limits.js';
 
 /**
  * Scrapes whose answer is being rendered or written at once, over every listener of a

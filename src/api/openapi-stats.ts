@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The answers of the JSON stats routes (GET /v1/stats/cmds, /v1/stats/targets, /v1/nodes;
+ * The answers of the JSON stats routes (GET /v1/stats, /v1/stats/cmds, /v1/stats/targets, /v1/nodes;
  * src/api/stats-routes.ts) as zod schemas, for the OpenAPI document (src/api/openapi.ts).
  */
 
@@ -32,6 +32,31 @@ const requestTotals = z.strictObject({
 });
 
 export const statsAnswers = {
+  Stats: z.strictObject({
+    node: z.string(),
+    sessions: z.strictObject({ connected: count, authed: count }),
+    players: z.strictObject({ online: count, offline: count }),
+    offlineMessages: count,
+    requestsInFlight: count,
+    requests: z.strictObject({ success: count, error: count, drop: count }),
+    errors: z
+      .record(z.string(), count)
+      .describe('gateway_errors_total by type since start; a type never counted is absent.'),
+    ready: z.boolean(),
+    targets: z
+      .record(
+        z.string(),
+        z.strictObject({
+          service: z.string().describe('The registry service name the target is discovered under.'),
+          read: z.boolean().describe('Whether the service was read once from etcd (/readyz waits for it).'),
+          instances: z
+            .array(z.strictObject({ id: z.string(), baseUrl: z.string() }))
+            .describe('The instances requests go to now: their registry id and base URL.'),
+        }),
+      )
+      .optional()
+      .describe('Discovered targets (only with registry.etcd): their service, read state and instances.'),
+  }),
   CmdStats: z.strictObject({
     bucketsSeconds: buckets,
     total: requestTotals.describe('Every request, summed over cmds and targets.'),

@@ -43,29 +43,6 @@ const answers = {
     offlineQueued: count.describe('Messages in its offline queue (expired ones not counted).'),
     pushSeq: count.describe('The last push seq given out; the next PUSH carries pushSeq + 1.'),
   }),
-  Stats: z.strictObject({
-    node: z.string(),
-    sessions: z.strictObject({ connected: count, authed: count }),
-    players: z.strictObject({ online: count, offline: count }),
-    offlineMessages: count,
-    requestsInFlight: count,
-    requests: z.strictObject({ success: count, error: count, drop: count }),
-    errors: z
-      .record(z.string(), count)
-      .describe('gateway_errors_total by type since start; a type never counted is absent.'),
-    ready: z.boolean(),
-    targets: z
-      .record(
-        z.string(),
-        z.strictObject({
-          service: z.string(),
-          read: z.boolean(),
-          instances: z.array(z.strictObject({ id: z.string(), baseUrl: z.string() })),
-        }),
-      )
-      .optional()
-      .describe('Discovered targets (only with registry.etcd): their service, read state and instances.'),
-  }),
   ...statsAnswers,
   Health: z.strictObject({ status: z.literal('ok') }),
   Ready: z.strictObject({ status: z.enum(['ready', 'not_ready']) }),

@@ -2,7 +2,6 @@ import { BlockList, isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { MAX_FRAME_BYTES } from '../protocol/frame-decoder.js';
-import { DEFAULT_PREFIX } from '../registry/records.js';
 import { CmdSet, type CmdSpec } from './cmd-set.js';
 
 /** `host:port`; port 0 picks a free port. IPv6 hosts go in brackets: `[::1]:7000`. */
@@ -65,6 +64,15 @@ const discoverableTarget = target
     }
   });
 
+/** The etcd record layouts of SPEC §11 (src/registry/records.ts). */
+export const REGISTRY_LAYOUTS = ['kratos', 'go-zero'] as const;
+
+/** The default key prefix of each layout (what kratos and go-zero use out of the box). */
+export const DEFAULT_PREFIX: Record<(typeof REGISTRY_LAYOUTS)[number], string> = {
+  kratos: '/microservices',
+  'go-zero': '',
+};
+
 /** The etcd service registry (SPEC §11): off while registry.etcd is null. */
 const registry = z
   .strictObject({
@@ -84,7 +92,7 @@ const registry = z
       .nullable()
       .default(null),
     /** How records are keyed and encoded: kratos (JSON) or go-zero (host:port). */
-    layout: z.enum(['kratos', 'go-zero']).default('kratos'),
+    layout: z.enum(REGISTRY_LAYOUTS).default('kratos'),
     /** Key prefix; null: the layout's default (kratos "/microservices", go-zero ""). */
     prefix: z.string().nullable().default(null),
     /** Lease TTL, kept alive while the gateway runs; etcd grants no lease under 2 s. */

@@ -13,6 +13,7 @@ const cmdLabel = (cmd: number): string => (cmd === UNROUTED ? UNROUTED_LABEL : S
 
 export type RequestResult = 'success' | 'error' | 'drop';
 export type PushKind = 'direct' | 'broadcast' | 'group';
+/** A push's outcome for one player: what the push API answers and gateway_push_total{result} counts. */
 export type PushResult = 'delivered' | 'cached' | 'dropped';
 
 /** The cached children of one (cmd, route_target) pair, so a request touches no label map. */
@@ -81,7 +82,7 @@ export class GatewayMetrics {
     'Connections closed at accept.',
     ['reason'],
   );
-  /** The API and metrics listeners (src/api/, src/metrics/metrics-server.ts). */
+  /** The API and metrics listeners (src/api/: the API and listen.metrics). */
   readonly apiRejected = new CounterFamily(
     'gateway_api_rejected_total',
     'API and metrics listener calls refused, by reason: unauthorized, payload_too_large, invalid_request, not_found, method_not_allowed, pipelined, max_connections, busy.',

@@ -1,10 +1,10 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { httpLimits } from '../api/http-limits.js';
+import { MetricsServer, type ScrapeSource } from '../api/metrics-server.js';
 import { ConfigError } from '../config/load.js';
 import { type GatewayConfig, parseAddress } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import { MetricsServer, type ScrapeSource } from '../metrics/metrics-server.js';
 
 /** A worker that dies on its own is forked again after this long (not in a tight loop). */
 const RESPAWN_DELAY_MS = 1_000;

@@ -11,9 +11,6 @@
 export const RegistryLayout = { kratos: 'kratos', goZero: 'go-zero' } as const;
 export type RegistryLayout = (typeof RegistryLayout)[keyof typeof RegistryLayout];
 
-/** The default key prefix of each layout (what kratos and go-zero use out of the box). */
-export const DEFAULT_PREFIX: Record<RegistryLayout, string> = { kratos: '/microservices', 'go-zero': '' };
-
 /** A service instance as kratos describes it; go-zero keeps only the HTTP address. */
 export interface ServiceRecord {
   id: string;

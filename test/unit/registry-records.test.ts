@@ -2,9 +2,9 @@
 // (src/registry/gateway-record.ts), without etcd.
 
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PREFIX } from '../../src/config/schema.js';
 import { gatewayRecord } from '../../src/registry/gateway-record.js';
 import {
-  DEFAULT_PREFIX,
   decodeRecord,
   encodeRecord,
   recordKey,

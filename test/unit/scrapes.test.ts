@@ -1,9 +1,9 @@
-// Concurrent scrapes (src/metrics/metrics-server.ts): one rendering shared, at most
+// Concurrent scrapes (src/api/metrics-server.ts): one rendering shared, at most
 // MAX_CONCURRENT_SCRAPES in progress, the rest refused with 503 `busy` and counted.
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_CONCURRENT_SCRAPES, Scrapes } from '../../src/metrics/metrics-server.js';
+import { MAX_CONCURRENT_SCRAPES, Scrapes } from '../../src/api/metrics-server.js';
 import { waitFor } from '../support/wait.js';
 
 interface Answer {

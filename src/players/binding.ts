@@ -31,12 +31,16 @@ export class Binding {
    */
   held: Array<() => void> | null = [];
   private settledPromise: Promise<void> | null = null;
+  /** The holding session's id: what the engines record and report (they never touch `session`). */
+  readonly sessionId: string;
 
   constructor(
     readonly playerId: string,
+    /** The holding session: written to and kicked by the LocalHub only. */
     readonly session: Session,
     now: number,
   ) {
+    this.sessionId = session.id;
     this.lastActiveAt = now;
   }
 

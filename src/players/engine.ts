@@ -1,7 +1,9 @@
+import type { PushResult } from '../metrics/metrics.js';
 import type { Binding } from './binding.js';
 import type { ReplayMessage } from './local-hub.js';
 
-export type PushResult = 'delivered' | 'cached' | 'dropped';
+/** Defined once, with the metric that counts it (gateway_push_total{result}). */
+export type { PushResult };
 
 /** What GET /v1/players/{id} answers. */
 export interface PlayerInfo {

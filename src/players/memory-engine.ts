@@ -161,7 +161,7 @@ export class MemoryEngine implements Engine {
       playerId,
       online,
       node: online ? this.config.node.id : null,
-      sessionId: local?.session.id ?? null,
+      sessionId: local?.sessionId ?? null,
       lastActiveAt: new Date(local?.lastActiveAt ?? p.lastActiveAt).toISOString(),
       offlineQueued: p.queue?.length ?? 0,
       pushSeq: p.lastSeq,

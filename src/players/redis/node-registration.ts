@@ -277,7 +277,7 @@ export class NodeRegistration {
       playerId,
       nodeId,
       this.instance,
-      b.session.id,
+      b.sessionId,
     ];
   }
 

@@ -270,7 +270,7 @@ export class RedisEngine implements Engine {
       playerId: b.playerId,
       online: true,
       node: this.conn.nodeId,
-      sessionId: b.session.id,
+      sessionId: b.sessionId,
       lastActiveAt: new Date(b.lastActiveAt).toISOString(),
       offlineQueued: queued,
       pushSeq: b.seq,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -178,12 +179,53 @@ func TestPlayerTellsAWrongRouteFromAnUnknownPlayer(t *testing.T) {
 	}
 }
 
+func TestMembers(t *testing.T) {
+	srv, got := stubAPI(t, 200, `{"group":"guild 7","count":2,"members":["alice","bob"]}`)
+	members, err := newClient(t, srv.URL).Members(context.Background(), "guild 7")
+	if err != nil || strings.Join(members, ",") != "alice,bob" {
+		t.Fatalf("got %v, %v", members, err)
+	}
+	if s := (*got)[0]; s.method != "GET" || s.path != "/v1/groups/guild%207/members" || s.auth != "Bearer s3cret" || s.body != nil {
+		t.Fatalf("got %+v", s)
+	}
+
+	// An unknown group is an empty list (200), never nil.
+	empty, _ := stubAPI(t, 200, `{"group":"nobody","count":0,"members":[]}`)
+	if members, err := newClient(t, empty.URL).Members(context.Background(), "nobody"); err != nil || members == nil || len(members) != 0 {
+		t.Fatalf("empty group: got %#v, %v", members, err)
+	}
+	// So a 404 is the route's: an *APIError.
+	noRoute, _ := stubAPI(t, 404, `{"error":"not_found","message":"no route /v1/groups/g/members"}`)
+	var apiErr *gateway.APIError
+	if _, err := newClient(t, noRoute.URL).Members(context.Background(), "g"); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Fatalf("404: got %v", err)
+	}
+}
+
 func TestStatsAndReady(t *testing.T) {
-	srv, _ := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":3,"authed":1520},"players":{"online":1520,"offline":88},"offlineMessages":412,"requestsInFlight":7,"requests":{"success":918274,"error":311,"drop":52},"ready":true}`)
+	// docs/push-api.md's example, with the targets a gateway with registry.etcd adds.
+	srv, got := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":3,"authed":1520},"players":{"online":1520,"offline":88},"offlineMessages":412,"requestsInFlight":7,"requests":{"success":918274,"error":311,"drop":52},"errors":{"backend_timeout":240,"route_not_found":52,"backend_error":71},"ready":true,`+
+		`"targets":{"map_service":{"service":"map_service","read":true,"instances":[{"id":"map-1","baseUrl":"http://10.0.0.7:8000"}]}}}`)
 	c := newClient(t, srv.URL)
 	s, err := c.Stats(context.Background())
 	if err != nil || s.Node != "gw-1" || s.Sessions.Authed != 1520 || s.Players.Offline != 88 || s.OfflineMessages != 412 || s.RequestsInFlight != 7 || s.Requests.Success != 918274 || s.Requests.Drop != 52 || !s.Ready {
 		t.Fatalf("got %+v, %v", s, err)
+	}
+	if len(s.Errors) != 3 || s.Errors["backend_timeout"] != 240 || s.Errors["route_not_found"] != 52 || s.Errors["backend_error"] != 71 {
+		t.Fatalf("errors %v", s.Errors)
+	}
+	want := map[string]gateway.DiscoveredTarget{"map_service": {Service: "map_service", Read: true,
+		Instances: []gateway.DiscoveredInstance{{ID: "map-1", BaseURL: "http://10.0.0.7:8000"}}}}
+	if !reflect.DeepEqual(s.Targets, want) {
+		t.Fatalf("targets %+v", s.Targets)
+	}
+	if r := (*got)[0]; r.method != "GET" || r.path != "/v1/stats" {
+		t.Fatalf("got %+v", r)
+	}
+	// Without registry.etcd the gateway sends no targets; no error counted yet: {}.
+	plain, _ := stubAPI(t, 200, `{"node":"gw-1","sessions":{"connected":0,"authed":0},"players":{"online":0,"offline":0},"offlineMessages":0,"requestsInFlight":0,"requests":{"success":0,"error":0,"drop":0},"errors":{},"ready":true}`)
+	if s, err := newClient(t, plain.URL).Stats(context.Background()); err != nil || s.Targets != nil || s.Errors == nil || len(s.Errors) != 0 {
+		t.Fatalf("without a registry: %+v, %v", s, err)
 	}
 	if err := c.Ready(context.Background()); err != nil {
 		t.Fatal(err)

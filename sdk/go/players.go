@@ -73,7 +73,28 @@ type Stats struct {
 		Error   int64 `json:"error"`
 		Drop    int64 `json:"drop"` // never forwarded: no route, not logged in, rate limited
 	} `json:"requests"`
-	Ready bool `json:"ready"`
+	// Errors counts the gateway's errors since start by type, as its
+	// gateway_errors_total{type} does ("backend_timeout", "route_not_found",
+	// "send_failed", …; docs/errors.md). A type never counted is absent.
+	Errors map[string]int64 `json:"errors"`
+	// Targets holds each target the gateway discovers in the service registry,
+	// by target name; nil when the gateway runs without registry.etcd.
+	Targets map[string]DiscoveredTarget `json:"targets"`
+	Ready   bool                        `json:"ready"`
+}
+
+// DiscoveredTarget is one target found through the service registry, as
+// GET /v1/stats lists it.
+type DiscoveredTarget struct {
+	Service   string               `json:"service"`   // the service name it discovers (targets.<name>.discover)
+	Read      bool                 `json:"read"`      // the registry was read once: Instances is what etcd holds
+	Instances []DiscoveredInstance `json:"instances"` // the instances requests go to now
+}
+
+// DiscoveredInstance is one registered instance of a DiscoveredTarget.
+type DiscoveredInstance struct {
+	ID      string `json:"id"`      // the record key's last segment
+	BaseURL string `json:"baseUrl"` // its http(s):// address, which the target's path is appended to
 }
 
 // Stats returns the summary of the node that answered.

@@ -83,6 +83,25 @@ func (c *Client) LeaveGroup(ctx context.Context, group string, players ...string
 	return c.members(ctx, http.MethodDelete, group, players)
 }
 
+// Members lists the group's members (GET /v1/groups/{group}/members): the
+// players the gateway knows, online or offline, in no particular order. A group
+// nobody joined (or whose members all left or were forgotten) gives an empty
+// list, not an error; a 404 is an *APIError for a route the gateway does not
+// have (a base path in Addrs it does not serve, or a gateway older than the
+// route).
+func (c *Client) Members(ctx context.Context, group string) ([]string, error) {
+	var out struct {
+		Members []string `json:"members"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/v1/groups/"+url.PathEscape(group)+"/members", nil, &out); err != nil {
+		return nil, err
+	}
+	if out.Members == nil {
+		out.Members = []string{}
+	}
+	return out.Members, nil
+}
+
 func (c *Client) members(ctx context.Context, method, group string, players []string) (int, error) {
 	body := struct {
 		Players []string `json:"players"`

@@ -113,7 +113,7 @@ export class GatewayMetrics {
     'Bytes sent to clients, frame headers included.',
     [],
   );
-  /** Cluster engine (src/cluster/redis-engine.ts); all stay at zero with the local engine. */
+  /** Cluster engine (src/players/redis/); all stay at zero with the local engine. */
   readonly clusterMessages = new CounterFamily(
     'gateway_cluster_messages_total',
     'Messages between gateway nodes over Redis pub/sub, by direction (in, out) and kind (push, direct, kick, group, broadcast, ack).',

@@ -79,6 +79,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return c, nil
 }
 
+// CloseIdleConnections closes the connections to the gateway that its HTTP
+// client keeps open for reuse and that no call is using now (with the SDK's own
+// client, those of its own transport; with ClientConfig.HTTPClient, that
+// client's CloseIdleConnections). Call it when the Client is no longer needed,
+// so no connection or goroutine of it is left; the Client stays usable, and the
+// next call dials again.
+func (c *Client) CloseIdleConnections() {
+	c.http.CloseIdleConnections()
+}
+
 // call sends one API request and decodes a 2xx JSON answer into out (when not
 // nil). A non-2xx answer is an *APIError.
 func (c *Client) call(ctx context.Context, method, path string, in, out any) error {

@@ -405,3 +405,53 @@ func TestNoGoroutineLeftBehind(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestCloseIdleConnections(t *testing.T) {
+	srv, _ := stubAPI(t, 200, `{"delivered":1}`)
+	before := runtime.NumGoroutine()
+	// The SDK's own HTTP client: no HTTPClient given.
+	c, err := gateway.NewClient(gateway.ClientConfig{Addrs: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := c.Broadcast(context.Background(), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runtime.NumGoroutine() <= before {
+		t.Fatalf("no pooled connection after the calls (%d goroutines, %d before)", runtime.NumGoroutine(), before)
+	}
+	c.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines after CloseIdleConnections, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The Client stays usable: the next call dials again.
+	if n, err := c.Broadcast(context.Background(), 1, nil); err != nil || n != 1 {
+		t.Fatalf("after CloseIdleConnections: %d, %v", n, err)
+	}
+	c.CloseIdleConnections()
+
+	// With the caller's HTTPClient, it is that client's idle connections that close.
+	transport := &http.Transport{}
+	var dials atomic.Int32
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	own, _ := gateway.NewClient(gateway.ClientConfig{Addrs: []string{srv.URL}, HTTPClient: &http.Client{Transport: transport}})
+	for i := 0; i < 2; i++ {
+		_, _ = own.Broadcast(context.Background(), 1, nil)
+	}
+	own.CloseIdleConnections()
+	_, _ = own.Broadcast(context.Background(), 1, nil)
+	if dials.Load() != 2 {
+		t.Fatalf("%d dials: want one before CloseIdleConnections (reused) and one after", dials.Load())
+	}
+	transport.CloseIdleConnections()
+}

@@ -16,6 +16,7 @@ import { FrameType } from '../../src/protocol/frame.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { api, b64, waitFor } from '../support/push-api.js';
 import { RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 const TOKEN = 'hardening-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -105,7 +106,7 @@ describe('pipelined floods (issue 11 item 1)', () => {
       pongs++;
       maxRtt = Math.max(maxRtt, performance.now() - t0);
       rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     const closedByServer = sockets.filter((s) => s.destroyed || s.readableEnded).length;
     for (const s of sockets) s.destroy();
@@ -375,7 +376,7 @@ describe('API odds (issue 11 item 9)', () => {
     s.write(
       `POST /v1/push HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"players":`,
     );
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     s.destroy();
     await waitFor(() => gw.logs.lines.some((l) => l.msg === 'api client aborted'));
     expect(gw.logs.lines.find((l) => l.msg === 'api client aborted')!.level).toBe(20);

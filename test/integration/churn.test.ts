@@ -3,6 +3,7 @@ import { FrameType } from '../../src/protocol/frame.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 let backend: TestBackend;
 let gw: Running;
@@ -20,7 +21,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 5_000): Pro
   const end = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > end) throw new Error(`still not ${what} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

@@ -4,6 +4,7 @@ import { Status } from '../../src/protocol/status.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 describe('CircuitBreaker', () => {
   it('opens after `failures` connect errors in a row, and refuses until openMs passed', () => {
@@ -82,7 +83,7 @@ describe('circuit breaker on a target (real backend process stopped and restarte
     // The backend comes back on the same port; after openMs the probe gets through.
     const again = await startBackend(undefined, { PORT: String(port) });
     stopBackend = () => again.stop();
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    await sleep(450);
     const probe = await c.request(10, 'back');
     expect(probe.status).toBe(0);
     expect(probe.body.toString()).toBe('back');

@@ -17,6 +17,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { api } from '../support/push-api.js';
 import { openRaw, postOk, type RunningBoth, startGatewayBoth, TRANSPORTS } from '../support/transports.js';
+import { sleep } from '../support/wait.js';
 
 let backend: TestBackend;
 let gw: RunningBoth;
@@ -68,11 +69,10 @@ async function until(check: () => Promise<boolean>, timeoutMs = 3_000): Promise<
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const text = (bytes: Uint8Array) => Buffer.from(bytes).toString();
 
 describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {

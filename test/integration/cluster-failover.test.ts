@@ -10,6 +10,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
 import { RedisServer } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 let backend: TestBackend;
 const clients: RawClient[] = [];
@@ -55,7 +56,7 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number, what
   const startedAt = Date.now();
   while (!(await check())) {
     if (Date.now() - startedAt > timeoutMs) throw new Error(`${what} not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   return Date.now() - startedAt;
 }

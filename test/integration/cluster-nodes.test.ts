@@ -10,6 +10,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
 import { RedisServer } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 let redis: RedisServer;
 let backend: TestBackend;
@@ -57,7 +58,7 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5_
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((res) => setTimeout(res, 20));
+    await sleep(20);
   }
 }
 
@@ -72,7 +73,7 @@ async function waitOffline(node: GatewayProcess, player: string): Promise<void> 
     const r = await node.api('GET', `/v1/players/${player}`);
     if (r.status === 200 && r.body.online === false) return;
     if (Date.now() > until) throw new Error(`${player} still online: ${JSON.stringify(r.body)}`);
-    await new Promise((res) => setTimeout(res, 20));
+    await sleep(20);
   }
 }
 

@@ -10,6 +10,7 @@ import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
 import { freePort, RedisServer } from '../support/redis-server.js';
+import { sleep } from '../support/wait.js';
 
 let redis: RedisServer;
 let backend: TestBackend;
@@ -53,7 +54,7 @@ describe('--workers 2', () => {
     // A bind lands in Redis just after the login RESPONSE; wait until every one did.
     for (const [i, c] of clients.entries()) {
       while ((await node.api('GET', `/v1/players/w${i}`)).body.sessionId !== c.hello.sessionId) {
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     }
     // Whichever worker answers the API, every player is reached.
@@ -78,7 +79,7 @@ describe('--workers 2', () => {
         (res) => res.text(),
         () => '',
       );
-      if (!text.includes('gateway_build_info')) await new Promise((r) => setTimeout(r, 100));
+      if (!text.includes('gateway_build_info')) await sleep(100);
     }
     // Six sessions logged in, spread over the two workers: one scrape sees them all.
     expect(sample(text, 'gateway_sessions_current{status="authed"}')).toBe(6);
@@ -97,7 +98,7 @@ describe('--workers 2', () => {
   it('passes SIGHUP on to the workers: the primary and every session stay up', async () => {
     const before = clients.filter((c) => !c.closed).length;
     node.child!.kill('SIGHUP');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     expect(node.child!.exitCode).toBeNull();
     expect(clients.filter((c) => !c.closed)).toHaveLength(before);
     const c = await RawClient.connect(node.tcpPort);

@@ -13,6 +13,7 @@ import { Status } from '../../src/protocol/status.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 const ENTER = 3001;
 const TELEPORT = 3002;
@@ -122,8 +123,11 @@ function pushes(client: RawClient): string[] {
   return got.map((f) => f.body.toString());
 }
 
-/** Lets pushes in flight reach the clients. */
-const settle = () => new Promise((r) => setTimeout(r, 50));
+/**
+ * How long a test sleeps to let pushes in flight reach the clients: a fixed time, not a
+ * waitFor, since the checks after it also hold that no other push came.
+ */
+const SETTLE_MS = 50;
 
 describe('map-ownership: routing by map', () => {
   it('before ENTER_MAP: map cmds and whereAmI answer ROUTE_NOT_FOUND without touching a backend', async () => {
@@ -195,7 +199,7 @@ describe('map-ownership: routing by map', () => {
     expect(seen.a).toEqual([{ cmd: MAP_CMD, body: 'after teleport', player: 'teleported' }]);
     expect(seen.c.map((s) => s.cmd)).toEqual([ENTER, TELEPORT]);
     expect(await groupPush(42, 'teleport check')).toBeGreaterThanOrEqual(1);
-    await settle();
+    await sleep(SETTLE_MS);
     expect(pushes(p)).toEqual(['teleport check']);
     expect(await groupPush(250, 'left behind')).toBe(0);
     p.close();
@@ -241,7 +245,7 @@ describe('map-ownership: groups map:<id>', () => {
 
     expect(await groupPush(60, 'hello 60')).toBe(2);
     expect(await groupPush(160, 'hello 160')).toBe(1);
-    await settle();
+    await sleep(SETTLE_MS);
     expect(pushes(alice)).toEqual(['hello 60']);
     expect(pushes(bob)).toEqual(['hello 60']);
     expect(pushes(carol)).toEqual(['hello 160']);
@@ -250,7 +254,7 @@ describe('map-ownership: groups map:<id>', () => {
     await bob.request(ENTER, '160');
     expect(await groupPush(60, 'only alice')).toBe(1);
     expect(await groupPush(160, 'bob and carol')).toBe(2);
-    await settle();
+    await sleep(SETTLE_MS);
     expect(pushes(alice)).toEqual(['only alice']);
     expect(pushes(bob)).toEqual(['bob and carol']);
     expect(pushes(carol)).toEqual(['bob and carol']);
@@ -288,10 +292,10 @@ describe('map-ownership: groups map:<id>', () => {
     old.socket.resume();
     expect((await old.nextOfType(FrameType.KICK)).status).toBe(Status.REPLACED);
     await old.waitClosed();
-    await settle();
+    await sleep(SETTLE_MS);
     expect(await members(62)).toBe(1);
     expect(await groupPush(62, 'fresh')).toBe(1);
-    await settle();
+    await sleep(SETTLE_MS);
     expect(pushes(fresh)).toEqual(['fresh']);
     fresh.close();
   });
@@ -306,7 +310,7 @@ describe('map-ownership: groups map:<id>', () => {
     expect((await conn.login('g-hank')).status).toBe(0);
     expect(await where(conn)).toBe('63');
     expect(await groupPush(63, 'hank on 63')).toBe(2);
-    await settle();
+    await sleep(SETTLE_MS);
     expect(pushes(conn)).toEqual(['hank on 63']);
     const gina = await gw.gateway.players.player('g-gina');
     expect(gina?.online).toBe(false);
@@ -360,6 +364,6 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 3_000): Promis
   const until = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }

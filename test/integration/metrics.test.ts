@@ -154,7 +154,7 @@ async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3_000): Promi
       return await fn();
     } catch (err) {
       if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 }
@@ -450,9 +450,9 @@ describe('gateway_bytes_in_total / gateway_bytes_out_total', () => {
     // One frame split over three writes, and two frames in one write.
     const frame = encodeFrame(FrameType.REQUEST, 0, 10, 77, Buffer.from('split body'));
     a.writeRaw(frame.subarray(0, 3));
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     a.writeRaw(frame.subarray(3, 20));
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     a.writeRaw(
       Buffer.concat([frame.subarray(20), encodeFrame(FrameType.REQUEST, 0, 10, 78, Buffer.from('two'))]),
     );

@@ -17,6 +17,7 @@ import { Status } from '../../src/protocol/status.js';
 import { LogCapture, type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string) => `./test/fixtures/plugins/${name}.ts`;
@@ -502,6 +503,6 @@ async function waitUntil(check: () => boolean, timeoutMs = 3_000): Promise<void>
   const until = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }

@@ -13,6 +13,7 @@ import {
   waitOffline,
 } from '../support/push-api.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { sleep } from '../support/wait.js';
 
 let backend: TestBackend;
 let gw: Running;
@@ -257,7 +258,7 @@ describe('POST /v1/broadcast and GET /v1/stats (own gateway, so the counts are e
     await api(own, 'POST', '/v1/push', { players: ['b1', 'b2'], cmd: 1 });
     const c = await RawClient.connect(own.tcpPort);
     const slow = c.request(900, '400');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const stats = (await api(own, 'GET', '/v1/stats')).body;
     expect(stats).toMatchObject({
       sessions: { connected: 1, authed: 0 },
@@ -440,7 +441,7 @@ describe('GET /v1/players/{id}', () => {
     const p = fresh('active');
     const c = await loginAs(gw, p);
     const first = (await api(gw, 'GET', `/v1/players/${p}`)).body.lastActiveAt;
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     await c.request(10, 'x');
     const second = (await api(gw, 'GET', `/v1/players/${p}`)).body.lastActiveAt;
     expect(Date.parse(second)).toBeGreaterThan(Date.parse(first));

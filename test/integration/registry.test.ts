@@ -21,6 +21,7 @@ import { instanceUrl, ServiceRegistry } from '../../src/registry/service-registr
 import { ServiceWatch } from '../../src/registry/service-watch.js';
 import { VERSION } from '../../src/version.js';
 import { EtcdServer } from '../support/etcd-server.js';
+import { sleep } from '../support/wait.js';
 
 let etcd: EtcdServer;
 /** The test's own client: writes backend records, reads what the gateway wrote. */
@@ -67,7 +68,6 @@ async function waitFor(
     await sleep(25);
   }
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logged = (msg: string, fields: Record<string, unknown> = {}) =>
   logs.some((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v));
 

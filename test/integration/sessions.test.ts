@@ -6,6 +6,7 @@ import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let backend: TestBackend | null = null;
 let gw: Running | null = null;
@@ -55,7 +56,7 @@ describe('heartbeat (SPEC §7)', () => {
     }, 50);
     try {
       expect((await silent.nextOfType(FrameType.KICK, 2_000)).status).toBe(Status.IDLE_TIMEOUT);
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(pinging.closed).toBe(false);
     } finally {
       clearInterval(timer);
@@ -93,7 +94,7 @@ describe('auth gate (SPEC §7)', () => {
     await bound.login('carol');
     expect((await anon.nextOfType(FrameType.KICK)).status).toBe(Status.AUTH_TIMEOUT);
     await anon.waitClosed();
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(bound.closed).toBe(false);
     bound.close();
   });
@@ -104,7 +105,7 @@ describe('auth gate (SPEC §7)', () => {
     await c.login('dave');
     expect(g.gateway.sessions.authed).toBe(1);
     expect((await c.request(2)).status).toBe(0);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => g.gateway.sessions.authed === 0, 3_000, 'the session back to connected');
     expect(g.gateway.sessions.authed).toBe(0);
     expect(g.gateway.sessions.connected).toBe(1);
     expect((await c.request(10)).status).toBe(Status.NOT_AUTHENTICATED);
@@ -153,7 +154,7 @@ describe('limits', () => {
     expect(statuses.filter((s) => s === Status.RATE_LIMITED).length).toBe(2);
     expect((await backend!.requests()).length).toBe(3);
     // Tokens come back at 5/s.
-    await new Promise((r) => setTimeout(r, 450));
+    await sleep(450);
     expect((await c.request(10)).status).toBe(0);
     c.close();
   });
@@ -188,7 +189,7 @@ describe('limits', () => {
     for (let seq = 1; seq <= 40; seq++) c.send(FrameType.REQUEST, 901, seq, String(100_000));
     const deadline = Date.now() + 10_000;
     while (g.gateway.metrics.kicks.total({ reason: 'slow_consumer' }) === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     expect(g.gateway.metrics.kicks.total({ reason: 'slow_consumer' })).toBe(1);
     c.close();
@@ -201,9 +202,9 @@ describe('graceful shutdown (SPEC §10)', () => {
     expect((await fetch(`${g.apiUrl}/readyz`)).status).toBe(200);
     const c = await RawClient.connect(g.tcpPort);
     c.send(FrameType.REQUEST, 900, 1, '500');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     const stopping = g.gateway.stop();
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     expect((await fetch(`${g.apiUrl}/readyz`)).status).toBe(503);
     expect((await fetch(`${g.apiUrl}/healthz`)).status).toBe(200);
     const response = await c.nextOfType(FrameType.RESPONSE);
@@ -235,7 +236,7 @@ describe('graceful shutdown (SPEC §10)', () => {
     }));
     const c = await RawClient.connect(g.tcpPort);
     c.send(FrameType.REQUEST, 900, 1, '3000');
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     const t0 = Date.now();
     await g.gateway.stop();
     expect(Date.now() - t0).toBeLessThan(2_500);

@@ -15,6 +15,7 @@ import {
   TRANSPORTS,
   type TransportKind,
 } from '../support/transports.js';
+import { sleep } from '../support/wait.js';
 
 let backend: TestBackend;
 let gw: RunningBoth;
@@ -357,7 +358,7 @@ describe('ws: handshake timeout', () => {
   it('leaves an upgraded connection alone', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
     await new Promise((r) => ws.once('open', r));
-    await new Promise((r) => setTimeout(r, 400));
+    await sleep(400);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     expect(accepted).toHaveLength(1);
     ws.terminate();

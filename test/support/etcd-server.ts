@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './redis-server.js';
+import { sleep } from './wait.js';
 
 // Debian's etcd-server package (etcd 3.4); ETCD_SERVER to use another binary.
 const ETCD_SERVER = process.env.ETCD_SERVER ?? '/usr/bin/etcd';
@@ -91,7 +92,7 @@ export class EtcdServer {
     while (!(await this.healthy())) {
       if (this.child !== child) throw new Error(`etcd on port ${this.clientPort} exited at start`);
       if (Date.now() > until) throw new Error(`etcd on port ${this.clientPort} did not become healthy`);
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 

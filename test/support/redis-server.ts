@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
+import { sleep } from './wait.js';
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const running = new Set<ChildProcess>();
@@ -71,7 +72,7 @@ export class RedisServer {
       if (failed !== null) throw failed;
       if (this.child !== child) throw new Error(`redis-server on port ${this.port} exited at start`);
       if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not answer`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
   }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AckWaiters } from '../../src/players/redis/ack-waiters.js';
 import { decodeMessage, encodeMessage, MessageKind } from '../../src/players/redis/cluster-message.js';
 import { RouteCache } from '../../src/players/redis/route-cache.js';
+import { sleep } from '../support/wait.js';
 
 describe('cluster messages', () => {
   it('round-trips fields of any bytes and a raw body, in one buffer of the exact size', () => {
@@ -72,7 +73,7 @@ describe('ack waiters', () => {
   it('one timer for all: each wait ends at its own deadline, in order, or when its acks are in', async () => {
     const acks = new AckWaiters(60);
     const first = acks.open();
-    await new Promise((r) => setTimeout(r, 30));
+    await sleep(30);
     const second = acks.open(2);
     const third = acks.open();
     acks.ack(third.id, 1);

@@ -1,8 +1,10 @@
 /**
- * The Engine contract (src/cluster/engine.ts), one suite run against every engine: the
- * in-memory PlayerManager and the Redis engine (on a private redis-server). Each test
- * starts a fresh node (and, for Redis, a fresh key prefix). Cross-node behaviour of the
- * Redis engine is in cluster-engine.test.ts and the cluster-*.test.ts process tests.
+ * The Engine contract (src/players/engine.ts), one suite run against every engine: the
+ * in-memory MemoryEngine (src/players/memory-engine.ts) and the RedisEngine
+ * (src/players/redis/, on a private redis-server), each behind the Players facade
+ * (src/players/players.ts) and the LocalHub (local-hub.ts) as createPlayers builds them.
+ * Each test starts a fresh node (and, for Redis, a fresh key prefix). Cross-node behaviour
+ * of the Redis engine is in cluster-engine.test.ts and the cluster-*.test.ts process tests.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayConfigInput } from '../../src/config/schema.js';

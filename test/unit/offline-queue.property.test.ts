@@ -108,7 +108,8 @@ function run(b: OfflineBounds, ops: Op[]): void {
   });
   const model = new Model(b);
   let now = 1_000_000;
-  // Like PlayerManager: a seq is taken only when the queue accepts the message.
+  // Like MemoryEngine.store (src/players/memory-engine.ts): a seq is taken only when the
+  // queue accepts the message.
   let seq = 0;
 
   for (const o of ops) {

@@ -57,8 +57,12 @@ export interface ResponseContext {
   readonly httpStatus: number;
   /** The backend's response body (empty when it failed without one). */
   readonly body: Buffer;
-  /** The x-gateway-* headers of the answer (`extra` holds the ones the gateway does not know). */
-  readonly directives: Readonly<Directives> | null;
+  /**
+   * The x-gateway-* headers of the answer (`extra` holds the ones the gateway does not
+   * know). Always an object: every field null and `extra` empty when the answer had none
+   * or the backend did not answer.
+   */
+  readonly directives: Readonly<Directives>;
   /** One x-gateway-* header of the answer by name (case-insensitive), e.g. 'x-gateway-map'. */
   header(name: string): string | undefined;
 }

@@ -3,6 +3,17 @@ import type { ClientRequest } from '../request/client-request.js';
 import type { ResponseContext } from './plugin-context.js';
 import type { PluginRequest } from './plugin-request.js';
 
+/** What a hook sees when the answer carried no x-gateway-* header, or there was no answer. */
+const NO_DIRECTIVES: Readonly<Directives> = Object.freeze({
+  status: null,
+  bind: null,
+  unbind: null,
+  join: null,
+  leave: null,
+  close: null,
+  extra: Object.freeze({}) as Record<string, string>,
+});
+
 /** A forwarded request's answer as onResponse hooks see it, before the client does. */
 export class PluginResponse implements ResponseContext {
   private readonly req: ClientRequest;
@@ -31,8 +42,8 @@ export class PluginResponse implements ResponseContext {
     return this.req.answer;
   }
 
-  get directives(): Readonly<Directives> | null {
-    return this.req.directives;
+  get directives(): Readonly<Directives> {
+    return this.req.directives ?? NO_DIRECTIVES;
   }
 
   header(name: string): string | undefined {

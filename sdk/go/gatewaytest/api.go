@@ -28,9 +28,12 @@ type Kick struct {
 }
 
 // API is a fake of the gateway's push and admin API on an httptest.Server. It
-// keeps players (online, or known and offline), groups, and a record of every
-// push and kick, and answers like the gateway: a push is delivered to online
-// players, cached for known offline ones, dropped for the rest.
+// keeps players (online, or known and offline), groups, each offline player's
+// count of cached pushes, and a record of every push and kick, and answers like
+// the gateway: a push is delivered to online players, cached for known offline
+// ones, dropped for the rest. It serves every route the gateway.Client calls:
+// the pushes, group members (PUT, DELETE, GET), kicks, players, /v1/stats,
+// /healthz and /readyz (those two without the token, as the gateway does).
 type API struct {
 	*httptest.Server
 	// Token, when set, is required as "authorization: Bearer <Token>".
@@ -38,6 +41,7 @@ type API struct {
 
 	mu      sync.Mutex
 	online  map[string]bool // known players; true while online
+	queued  map[string]int  // pushes cached for an offline player, until it is Online again
 	groups  map[string]map[string]bool
 	pushes  []Push
 	kicks   []Kick
@@ -54,6 +58,7 @@ type failure struct {
 func NewAPI() *API {
 	a := &API{
 		online:  make(map[string]bool),
+		queued:  make(map[string]int),
 		groups:  make(map[string]map[string]bool),
 		changed: make(chan struct{}),
 	}
@@ -61,7 +66,8 @@ func NewAPI() *API {
 	return a
 }
 
-// Online makes players known and online.
+// Online makes players known and online; pushes cached for them are taken as
+// delivered at this login (their offlineQueued is 0 again).
 func (a *API) Online(players ...string) { a.set(players, true) }
 
 // Offline makes players known and offline (pushes to them are cached).
@@ -72,6 +78,9 @@ func (a *API) set(players []string, online bool) {
 	defer a.mu.Unlock()
 	for _, p := range players {
 		a.online[p] = online
+		if online {
+			delete(a.queued, p)
+		}
 	}
 }
 
@@ -129,7 +138,9 @@ func (a *API) Members(group string) []string {
 func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.Token != "" && r.Header.Get("Authorization") != "Bearer "+a.Token {
+	path := r.URL.EscapedPath()
+	open := path == "/healthz" || path == "/readyz" // no token needed, as with the gateway
+	if a.Token != "" && !open && r.Header.Get("Authorization") != "Bearer "+a.Token {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong bearer token")
 		return
 	}
@@ -138,10 +149,15 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, f.status, f.code, f.message)
 		return
 	}
-	path := r.URL.EscapedPath()
 	switch {
 	case r.Method == http.MethodGet && path == "/readyz":
 		writeJSON(w, map[string]string{"status": "ready"})
+	case r.Method == http.MethodGet && path == "/healthz":
+		writeJSON(w, map[string]string{"status": "ok"})
+	case r.Method == http.MethodGet && path == "/v1/stats":
+		a.stats(w)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/v1/groups/") && strings.HasSuffix(path, "/members"):
+		a.listMembers(w, unescape(strings.TrimSuffix(strings.TrimPrefix(path, "/v1/groups/"), "/members")))
 	case r.Method == http.MethodPost && path == "/v1/push":
 		a.push(w, r)
 	case r.Method == http.MethodPost && path == "/v1/broadcast":
@@ -155,7 +171,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "/v1/players/"):
 		a.player(w, unescape(strings.TrimPrefix(path, "/v1/players/")))
 	default:
-		writeError(w, http.StatusNotFound, "not_found", "no route "+r.Method+" "+path)
+		writeError(w, http.StatusNotFound, "not_found", "no route "+path) // the gateway's words
 	}
 }
 
@@ -190,6 +206,7 @@ func (a *API) push(w http.ResponseWriter, r *http.Request) {
 			result = "delivered"
 		} else if known && offline {
 			result = "cached"
+			a.queued[p]++
 		}
 		counts[result]++
 		results[p] = result
@@ -264,11 +281,47 @@ func (a *API) player(w http.ResponseWriter, id string) {
 		writeError(w, http.StatusNotFound, "not_found", "player "+id+" is not known to this gateway")
 		return
 	}
-	info := map[string]any{"playerId": id, "online": online, "node": nil, "sessionId": nil, "offlineQueued": 0, "pushSeq": 0}
+	info := map[string]any{"playerId": id, "online": online, "node": nil, "sessionId": nil, "offlineQueued": a.queued[id], "pushSeq": 0}
 	if online {
 		info["node"], info["sessionId"] = Node, SessionID
 	}
 	writeJSON(w, info)
+}
+
+// listMembers answers GET /v1/groups/{group}/members: an unknown group is an
+// empty list, as with the gateway.
+func (a *API) listMembers(w http.ResponseWriter, group string) {
+	members := make([]string, 0, len(a.groups[group]))
+	for p := range a.groups[group] {
+		members = append(members, p)
+	}
+	sort.Strings(members)
+	writeJSON(w, map[string]any{"group": group, "count": len(members), "members": members})
+}
+
+// stats answers GET /v1/stats from the fake's players: every online player is
+// one authed session on Node; nothing is in flight and nothing was counted (no
+// client requests pass through a fake), and there are no discovered targets.
+func (a *API) stats(w http.ResponseWriter) {
+	online, offline, queued := 0, 0, 0
+	for p, on := range a.online {
+		if on {
+			online++
+		} else {
+			offline++
+		}
+		queued += a.queued[p]
+	}
+	writeJSON(w, map[string]any{
+		"node":             Node,
+		"sessions":         map[string]int{"connected": 0, "authed": online},
+		"players":          map[string]int{"online": online, "offline": offline},
+		"offlineMessages":  queued,
+		"requestsInFlight": 0,
+		"requests":         map[string]int{"success": 0, "error": 0, "drop": 0},
+		"errors":           map[string]int{},
+		"ready":            true,
+	})
 }
 
 func unescape(s string) string {

@@ -138,3 +138,62 @@ func TestWaitPushes(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestFakeAPIServesStatsHealthAndMembers(t *testing.T) {
+	api := gatewaytest.NewAPI()
+	defer api.Close()
+	api.Token = "t"
+	api.Online("alice", "bob")
+	api.Offline("carol")
+	c, _ := gateway.NewClient(gateway.ClientConfig{Addrs: []string{api.URL}, Token: "t"})
+	ctx := context.Background()
+
+	if _, err := c.JoinGroup(ctx, "guild 7", "bob", "alice", "carol", "nobody"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := c.Members(ctx, "guild 7"); err != nil || strings.Join(m, ",") != "alice,bob,carol" {
+		t.Fatalf("members: %v, %v", m, err)
+	}
+	if m, err := c.Members(ctx, "empty"); err != nil || m == nil || len(m) != 0 {
+		t.Fatalf("unknown group: %#v, %v", m, err)
+	}
+
+	// Two pushes cached for carol: the stats and her offlineQueued count them.
+	for i := 0; i < 2; i++ {
+		if _, err := c.Push(ctx, []string{"carol"}, 42, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err := c.Player(ctx, "carol"); err != nil || p.OfflineQueued != 2 {
+		t.Fatalf("carol: %+v, %v", p, err)
+	}
+	s, err := c.Stats(ctx)
+	if err != nil || s.Node != gatewaytest.Node || s.Sessions.Authed != 2 || s.Players.Online != 2 || s.Players.Offline != 1 ||
+		s.OfflineMessages != 2 || !s.Ready || s.Errors == nil || len(s.Errors) != 0 || s.Targets != nil {
+		t.Fatalf("stats %+v, %v", s, err)
+	}
+	api.Online("carol") // her login takes the cached pushes
+	if s, _ := c.Stats(ctx); s.OfflineMessages != 0 || s.Players.Online != 3 {
+		t.Fatalf("after carol's login: %+v", s)
+	}
+
+	// /healthz and /readyz need no token, as with the gateway; the rest does.
+	noToken, _ := gateway.NewClient(gateway.ClientConfig{Addrs: []string{api.URL}})
+	if err := noToken.Health(ctx); err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	if err := noToken.Ready(ctx); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	var apiErr *gateway.APIError
+	if _, err := noToken.Stats(ctx); !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Fatalf("stats without the token: %v", err)
+	}
+
+	// An unknown route is the gateway's 404, which Player does not take for an unknown player.
+	wrongPath, _ := gateway.NewClient(gateway.ClientConfig{Addrs: []string{api.URL + "/api"}, Token: "t"})
+	if _, err := wrongPath.Player(ctx, "alice"); errors.Is(err, gateway.ErrNotFound) || !errors.As(err, &apiErr) ||
+		apiErr.StatusCode != 404 || apiErr.Message != "no route /api/v1/players/alice" {
+		t.Fatalf("wrong base path: %v", err)
+	}
+}

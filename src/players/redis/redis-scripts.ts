@@ -9,7 +9,7 @@ import { DIRECT, GROUP_PUSH, KICK, PUSH } from './push-scripts.js';
  * from Redis' own clock (TIME), so nodes with skewed clocks agree on expiry.
  *
  * Scripts reach node keys and channels they build from the prefix, so they need one
- * Redis (or a primary with replicas / Sentinel), not Redis Cluster.
+ * Redis endpoint (docs/cluster.md: Sentinel is not supported), not Redis Cluster.
  */
 
 /**

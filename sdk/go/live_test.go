@@ -59,6 +59,17 @@ func TestLiveGateway(t *testing.T) {
 	if _, err := c.Player(ctx, "live-nobody"); err != gateway.ErrNotFound {
 		t.Fatalf("unknown player: %v", err)
 	}
+	// A base path the gateway does not serve: its "no route" 404, not ErrNotFound.
+	wrongPath, err := gateway.NewClient(gateway.ClientConfig{Addrs: []string{apiURL + "/api"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apiErr *gateway.APIError
+	if _, err := wrongPath.Player(ctx, "live-a"); errors.Is(err, gateway.ErrNotFound) || !errors.As(err, &apiErr) ||
+		apiErr.StatusCode != 404 || apiErr.Code != "not_found" {
+		t.Fatalf("wrong base path: %v", err)
+	}
+	wrongPath.CloseIdleConnections()
 
 	if n, err := c.JoinGroup(ctx, "live-room", "live-a", "live-b", "live-nobody"); err != nil || n != 2 {
 		t.Fatalf("join: %d, %v", n, err)
@@ -71,8 +82,17 @@ func TestLiveGateway(t *testing.T) {
 			t.Fatalf("%s got %+v", s.name, f)
 		}
 	}
+	if m, err := c.Members(ctx, "live-room"); err != nil || !sameSet(m, "live-a", "live-b") {
+		t.Fatalf("members: %v, %v", m, err)
+	}
 	if n, err := c.LeaveGroup(ctx, "live-room", "live-b"); err != nil || n != 1 {
 		t.Fatalf("leave: %d, %v", n, err)
+	}
+	if m, err := c.Members(ctx, "live-room"); err != nil || !sameSet(m, "live-a") {
+		t.Fatalf("members after leave: %v, %v", m, err)
+	}
+	if m, err := c.Members(ctx, "live-nobody-joined"); err != nil || m == nil || len(m) != 0 {
+		t.Fatalf("members of an unknown group: %#v, %v", m, err)
 	}
 	if n, err := c.Broadcast(ctx, 45, []byte("all")); err != nil || n < 2 {
 		t.Fatalf("broadcast: %d, %v", n, err)
@@ -83,11 +103,16 @@ func TestLiveGateway(t *testing.T) {
 		}
 	}
 
-	var apiErr *gateway.APIError
 	if _, err := c.Push(ctx, nil, 1, nil); !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "invalid_request" {
 		t.Fatalf("empty players: %v", err)
 	}
-	if s, err := c.Stats(ctx); err != nil || s.Node == "" || s.Sessions.Authed < 2 || !s.Ready {
+	// A cmd no route covers (the gateway routes 1000–2999): ROUTE_NOT_FOUND, counted
+	// in gateway_errors_total{type="route_not_found"}, which Stats.Errors reports.
+	if r := a.request(t, 9999, ""); r.status != 120 {
+		t.Fatalf("unrouted cmd: status %d", r.status)
+	}
+	if s, err := c.Stats(ctx); err != nil || s.Node == "" || s.Sessions.Authed < 2 || !s.Ready ||
+		s.Errors["route_not_found"] < 1 || s.Targets != nil {
 		t.Fatalf("stats %+v, %v", s, err)
 	}
 	if err := c.Ready(ctx); err != nil {
@@ -103,6 +128,26 @@ func TestLiveGateway(t *testing.T) {
 	if f := b.kick(t); f.status != 302 {
 		t.Fatalf("kick frame %+v", f)
 	}
+	c.CloseIdleConnections()
+}
+
+// sameSet reports whether got holds exactly want, in any order (the gateway
+// lists members in no particular order).
+func sameSet(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	left := make(map[string]int, len(want))
+	for _, w := range want {
+		left[w]++
+	}
+	for _, g := range got {
+		if left[g] == 0 {
+			return false
+		}
+		left[g]--
+	}
+	return true
 }
 
 // liveSession is a bare TCP client of the gateway, logged in as name.

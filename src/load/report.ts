@@ -30,7 +30,7 @@ export function formatSummary(s: Summary): string {
       ` login failed ${why(s.sessions.loginFailed, s.sessions.loginErrors)};` +
       ` lost ${why(s.sessions.lost, s.sessions.lostReasons)})`,
     `duration   ${(s.durationMs / 1000).toFixed(1)} s`,
-    `pace       ${s.rate === 0 ? 'flat out' : `${s.rate} requests/s over all sessions`}`,
+    `pace       ${pace(s)}`,
     `requests   ${s.requests.sent} sent, ${s.requests.ok} ok, ${s.requests.failed} failed` +
       `, ${s.requests.skipped} skipped, ${s.requests.abandoned} abandoned`,
     `rate       ${s.rps} requests/s`,
@@ -85,4 +85,10 @@ export function hints(s: Summary): string[] {
     );
   }
   return out;
+}
+
+/** The pace line: no pace at all when no session came up (the rate is per connected session). */
+function pace(s: Summary): string {
+  if (s.sessions.connected === 0) return 'none: no session came up';
+  return s.rate === 0 ? 'flat out' : `${s.rate} requests/s over all sessions`;
 }

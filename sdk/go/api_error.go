@@ -14,8 +14,9 @@ var ErrNotFound = errors.New("gateway: player not found")
 
 // APIError is every non-2xx answer of the gateway's API. Code is the API's error
 // name ("invalid_request", "unauthorized", "not_found", "method_not_allowed",
-// "payload_too_large", "internal"; "not_ready" from /readyz), or "" when the body
-// was not the API's JSON (e.g. a proxy in between answered).
+// "payload_too_large", "engine_unavailable", "internal"; "not_ready" from
+// /readyz), or "" when the body was not the API's JSON (e.g. a proxy in between
+// answered).
 type APIError struct {
 	StatusCode int
 	Code       string

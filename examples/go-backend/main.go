@@ -100,6 +100,8 @@ func run() error {
 	if err := server.Shutdown(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// No handler pushes any more: drop the pooled connections to the gateways.
+	api.CloseIdleConnections()
 	log.Print("go-backend stopped")
 	return nil
 }

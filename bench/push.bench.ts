@@ -35,6 +35,7 @@
  * The clients are a role of this file (`push.bench.ts clients`), over IPC.
  *
  * env: PUSHES (20000), BATCH_PUSHES (5 × PUSHES), PLAYERS (2000 on each of local and B),
+ *      PROFILE (a directory: every gateway process writes a CPU profile there),
  *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (3)
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
@@ -330,7 +331,9 @@ async function startGateway(
     }),
   );
   // The built gateway, as production runs it (npm run bench:push builds it first).
-  const args = ['dist/cli.js', '--config', path];
+  // PROFILE=<dir>: each gateway process writes a CPU profile there when it stops (as lib.ts' start()).
+  const profile = process.env.PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROFILE}`] : [];
+  const args = [...profile, 'dist/cli.js', '--config', path];
   if (workers > 1) args.push('--workers', String(workers));
   // Not lib.ts start(): its warnings and errors stay visible for the whole run (on stderr).
   const child = spawn(process.execPath, args, {

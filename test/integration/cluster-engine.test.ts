@@ -261,6 +261,41 @@ describe('route cache (pushes straight to the node last seen holding the player)
     expect(a.metrics.clusterAckTimeouts.child('push').value).toBe(0);
   });
 
+  it('the pushes of one turn to one node go in one DIRECT message, each with its cmd and body; a stale entry among them is routed again', async () => {
+    const [a, b, c] = await cluster(3);
+    const one = await b.login('rd1');
+    const two = await b.login('rd2');
+    const moved = await b.login('rd3');
+    // Through the script once each: a now remembers b for all three.
+    for (const p of ['rd1', 'rd2', 'rd3'])
+      expect(await a.players.push([p], 1, B('warm'), true)).toEqual(['delivered']);
+    const now = await c.login('rd3');
+    await until(() => moved.conn.closed, 3_000, 'rd3 kicked on b');
+    const before = direct(a, 'out');
+    // Issued in one turn: nothing awaited between them.
+    const results = await Promise.all([
+      a.players.push(['rd1'], 5, B('1a'), true),
+      a.players.push(['rd2'], 6, B('2a'), true),
+      a.players.push(['rd3'], 7, B('3a'), true),
+      a.players.push(['rd1'], 8, B('1b'), true),
+    ]);
+    expect(results).toEqual([['delivered'], ['delivered'], ['delivered'], ['delivered']]);
+    expect(direct(a, 'out') - before).toBe(1);
+    const frames = (cl: typeof one) =>
+      cl.conn.take(FrameType.PUSH).map((f) => [f.cmd, f.seq, f.body.toString()]);
+    expect(frames(one)).toEqual([
+      [1, 1, 'warm'],
+      [5, 2, '1a'],
+      [8, 3, '1b'],
+    ]);
+    expect(frames(two)).toEqual([
+      [1, 1, 'warm'],
+      [6, 2, '2a'],
+    ]);
+    // b answered "not here" for rd3; a asked Redis and reached the session on c.
+    expect(frames(now).map(([cmd, , body]) => [cmd, body])).toEqual([[7, '3a']]);
+  });
+
   it('a batch to players on two nodes: one message per node, every player answered', async () => {
     const [a, b, c] = await cluster(3);
     const onB = await Promise.all(['rb1', 'rb2', 'rb3'].map((p) => b.login(p)));

@@ -26,6 +26,17 @@ describe('cluster messages', () => {
     });
   });
 
+  it('round-trips a DIRECT message: groups of (cmd, body length, players), the bodies after the fields', () => {
+    const fields = ['node-a', 'r7', '2', '5', '3', '1', 'p1', '4', '6', '2', '2', '玩家2', '9', 'p3', '1'];
+    const buf = encodeMessage(MessageKind.DIRECT, fields, [Buffer.from('one'), Buffer.from('tw')]);
+    expect(decodeMessage(buf)).toEqual({ kind: MessageKind.DIRECT, fields, body: Buffer.from('onetw') });
+    // The bodies must fill the rest exactly, and every count must be met.
+    expect(decodeMessage(Buffer.concat([buf, Buffer.from('x')]))).toBeNull();
+    expect(decodeMessage(buf.subarray(0, buf.length - 1))).toBeNull();
+    expect(decodeMessage(encodeMessage(MessageKind.DIRECT, ['a', 'r', '2', '5', '0', '0']))).toBeNull();
+    expect(decodeMessage(encodeMessage(MessageKind.DIRECT, ['a', 'r', '1', '5', '-1', '0']))).toBeNull();
+  });
+
   it('answers null for anything malformed', () => {
     const good = encodeMessage(MessageKind.RESULTS, ['nb', '1', 'r1', 'wnf']);
     expect(decodeMessage(good)?.fields).toEqual(['nb', '1', 'r1', 'wnf']);

@@ -12,10 +12,13 @@ export const MessageKind = {
    */
   PUSH: 0x50, // 'P'
   /**
-   * As PUSH, sent by a node straight from its route cache (push-router.ts), without asking
-   * Redis who holds the players. The receiver applies it only while its view of its own
-   * bindings is known to be current (NodeRegistration.current()); otherwise every entry is
-   * answered "not here" and the sender routes them through the script.
+   * from, reqId, k, then k groups of (cmd, body length, n, n × (player, epoch)) | the k
+   * bodies, one after the other: the pushes a node sends in one event-loop turn straight
+   * from its route cache (push-router.ts) to one node, without asking Redis who holds the
+   * players. The receiver applies it only while its view of its own bindings is known to
+   * be current (NodeRegistration.current()); otherwise every entry is answered "not here"
+   * and the sender routes them through the script. Answered by one RESULTS entry, one
+   * code per (player, epoch) in message order.
    */
   DIRECT: 0x44, // 'D'
   /** epoch ('0': any), player, status, from, reqId, reason: kick the player's binding. */
@@ -47,12 +50,21 @@ const COLON = 0x3a;
 const ZERO = 0x30;
 
 /**
- * Encodes a message into one buffer; `fields` are UTF-8 strings, `body` is appended raw.
- * Sized first, then written: a push to a hundred players is one allocation, not four hundred.
+ * Encodes a message into one buffer; `fields` are UTF-8 strings, `body` (or the bodies,
+ * one after the other) is appended raw. Sized first, then written: a push to a hundred
+ * players is one allocation, not four hundred.
  */
-export function encodeMessage(kind: MessageKind, fields: readonly string[], body?: Buffer): Buffer {
+export function encodeMessage(
+  kind: MessageKind,
+  fields: readonly string[],
+  body?: Buffer | readonly Buffer[],
+): Buffer {
   const lengths = new Array<number>(fields.length);
-  let size = 1 + (body?.length ?? 0);
+  let size = 1;
+  if (body !== undefined) {
+    if (Buffer.isBuffer(body)) size += body.length;
+    else for (const b of body) size += b.length;
+  }
   for (let i = 0; i < fields.length; i++) {
     const n = Buffer.byteLength(fields[i], 'utf8');
     lengths[i] = n;
@@ -66,7 +78,9 @@ export function encodeMessage(kind: MessageKind, fields: readonly string[], body
     buf[at++] = COLON;
     at += buf.write(fields[i], at, 'utf8');
   }
-  if (body !== undefined) body.copy(buf, at);
+  if (body === undefined) return buf;
+  if (Buffer.isBuffer(body)) body.copy(buf, at);
+  else for (const b of body) at += b.copy(buf, at);
   return buf;
 }
 
@@ -106,6 +120,9 @@ export function decodeMessage(buf: Buffer): DecodedMessage | null {
     return true;
   };
   for (let i = 0; i < fixed; i++) if (!read()) return null;
+  // DIRECT: its bodies must fill the rest exactly.
+  if (kind === MessageKind.DIRECT)
+    return readGroups(fields, read) === buf.length - at ? { kind, fields, body: buf.subarray(at) } : null;
   const tuple = TUPLE_FIELDS[kind];
   if (tuple !== undefined) {
     const n = Number(fields[fields.length - 1]);
@@ -115,9 +132,28 @@ export function decodeMessage(buf: Buffer): DecodedMessage | null {
   return { kind, fields, body: buf.subarray(at) };
 }
 
+/**
+ * DIRECT's groups: (cmd, body length, n) then n × (player, epoch), as many as its third
+ * field counts. Returns the sum of the body lengths, or -1 when malformed.
+ */
+function readGroups(fields: string[], read: () => boolean): number {
+  const k = Number(fields[2]);
+  if (!Number.isInteger(k) || k < 0) return -1;
+  let bodies = 0;
+  for (let g = 0; g < k; g++) {
+    for (let i = 0; i < 3; i++) if (!read()) return -1;
+    const len = Number(fields[fields.length - 2]);
+    const n = Number(fields[fields.length - 1]);
+    if (!Number.isInteger(len) || len < 0 || !Number.isInteger(n) || n < 0) return -1;
+    bodies += len;
+    for (let i = 0; i < 2 * n; i++) if (!read()) return -1;
+  }
+  return bodies;
+}
+
 const FIXED_FIELDS: Record<number, number> = {
   [MessageKind.PUSH]: 4,
-  [MessageKind.DIRECT]: 4,
+  [MessageKind.DIRECT]: 3,
   [MessageKind.KICK]: 6,
   [MessageKind.GROUP]: 4,
   [MessageKind.BROADCAST]: 3,
@@ -128,7 +164,6 @@ const FIXED_FIELDS: Record<number, number> = {
 /** Fields per counted entry, for the kinds that carry a list. */
 const TUPLE_FIELDS: Record<number, number> = {
   [MessageKind.PUSH]: 2,
-  [MessageKind.DIRECT]: 2,
   [MessageKind.GROUP]: 2,
   [MessageKind.ACK]: 2,
   [MessageKind.RESULTS]: 2,

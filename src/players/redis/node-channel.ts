@@ -94,27 +94,37 @@ export class NodeChannel {
     }
     const f = m.fields;
     switch (m.kind) {
-      case MessageKind.PUSH:
-      case MessageKind.DIRECT: {
+      case MessageKind.PUSH: {
         // cmd, from, reqId, n, n × (player, epoch)
-        (m.kind === MessageKind.DIRECT ? this.received.direct : this.received.push).inc();
-        if (m.kind === MessageKind.DIRECT && !this.current()) {
-          this.answerResults(f[1], f[2], PushCode.NOT_HERE.repeat(Number(f[3])));
-          return;
-        }
+        this.received.push.inc();
         const cmd = Number(f[0]);
         const writes: Array<Delivery | Promise<Delivery>> = [];
         let held = false;
-        for (let i = 4; i < f.length; i += 2) {
-          const b = this.hub.get(f[i]);
-          const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, m.body, Number(f[i + 1]));
-          if (typeof r !== 'number') held = true;
-          writes.push(r);
+        for (let i = 4; i < f.length; i += 2)
+          held = this.deliverTo(f[i], f[i + 1], cmd, m.body, writes) || held;
+        this.answerWrites(f[1], f[2], writes, held);
+        return;
+      }
+      case MessageKind.DIRECT: {
+        // from, reqId, k, then k × (cmd, body length, n, n × (player, epoch)) | the bodies
+        this.received.direct.inc();
+        const groups = Number(f[2]);
+        if (!this.current()) {
+          this.answerResults(f[0], f[1], PushCode.NOT_HERE.repeat((f.length - 3 - 3 * groups) / 2));
+          return;
         }
-        const answer = (all: Delivery[]) => this.answerResults(f[1], f[2], all.map(pushCode).join(''));
-        // A binding still being confirmed holds its writes: answer once all are settled.
-        if (held) Promise.all(writes).then(answer);
-        else answer(writes as Delivery[]);
+        const writes: Array<Delivery | Promise<Delivery>> = [];
+        let held = false;
+        let at = 3;
+        let offset = 0;
+        for (let g = 0; g < groups; g++) {
+          const cmd = Number(f[at]);
+          const body = m.body.subarray(offset, offset + Number(f[at + 1]));
+          offset += body.length;
+          const end = at + 3 + 2 * Number(f[at + 2]);
+          for (at += 3; at < end; at += 2) held = this.deliverTo(f[at], f[at + 1], cmd, body, writes) || held;
+        }
+        this.answerWrites(f[0], f[1], writes, held);
         return;
       }
       case MessageKind.KICK: {
@@ -158,6 +168,32 @@ export class NodeChannel {
         return;
       }
     }
+  }
+
+  /** Writes a push to `player`'s binding of `epoch` here, if any; true when the binding holds the write. */
+  private deliverTo(
+    player: string,
+    epoch: string,
+    cmd: number,
+    body: Buffer,
+    writes: Array<Delivery | Promise<Delivery>>,
+  ): boolean {
+    const b = this.hub.get(player);
+    const r = b === undefined ? Delivery.NOT_HERE : this.hub.deliver(b, cmd, body, Number(epoch));
+    writes.push(r);
+    return typeof r !== 'number';
+  }
+
+  /** Answers a PUSH or DIRECT with one code per entry; a binding still being confirmed holds its writes, so then once all are settled. */
+  private answerWrites(
+    to: string,
+    reqId: string,
+    writes: Array<Delivery | Promise<Delivery>>,
+    held: boolean,
+  ): void {
+    const answer = (all: Delivery[]) => this.answerResults(to, reqId, all.map(pushCode).join(''));
+    if (held) Promise.all(writes).then(answer);
+    else answer(writes as Delivery[]);
   }
 
   /** Sends an ack (batched per node and event-loop turn); to itself, directly. */

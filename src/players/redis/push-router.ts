@@ -11,6 +11,10 @@ import { RouteCache } from './route-cache.js';
 const ROUTE_CHUNK = 200;
 /** Routing attempts (straight to a remembered node, or through the script) before a push is queued. */
 const MAX_ROUTES = 2;
+/** Most (player, epoch) entries in one DIRECT message: a turn's pushes to one node past it go in more. */
+const DIRECT_MAX_ENTRIES = 1_000;
+/** Most body bytes in one DIRECT message (one call's body larger than this goes alone). */
+const DIRECT_MAX_BYTES = 256 * 1024;
 
 /** One player of a push that needs Redis: where its result goes, and a binding to skip. */
 interface RouteJob {
@@ -21,6 +25,15 @@ interface RouteJob {
   /** The epoch this attempt expects (set when routed). */
   epoch: number;
   routes: number;
+}
+
+/** The players of one push call bound for one node, waiting for this turn's DIRECT message. */
+interface DirectGroup {
+  jobs: RouteJob[];
+  cmd: number;
+  body: Buffer;
+  out: Outcomes;
+  done: () => void;
 }
 
 /** Where the jobs of one attempt end up: routed again, queued, or answered. */
@@ -44,6 +57,9 @@ interface Outcomes {
 export class PushRouter {
   private readonly commandTimeoutMs: number;
   readonly routes = new RouteCache();
+  /** This turn's DIRECT pushes, by node, sent together after the poll phase. */
+  private readonly directQueue = new Map<string, DirectGroup[]>();
+  private directScheduled = false;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -105,21 +121,76 @@ export class PushRouter {
     ]);
   }
 
-  /** One DIRECT message to `node` for players it was last seen holding. */
-  private async direct(
-    node: string,
-    jobs: RouteJob[],
-    cmd: number,
-    body: Buffer,
-    out: Outcomes,
-  ): Promise<void> {
+  /**
+   * Queues the players of one call that `node` was last seen holding for this turn's
+   * DIRECT message to that node; resolves once their outcomes are in `out`.
+   */
+  private direct(node: string, jobs: RouteJob[], cmd: number, body: Buffer, out: Outcomes): Promise<void> {
+    return new Promise((done) => {
+      const group: DirectGroup = { jobs, cmd, body, out, done };
+      const list = this.directQueue.get(node);
+      if (list === undefined) this.directQueue.set(node, [group]);
+      else list.push(group);
+      if (!this.directScheduled) {
+        this.directScheduled = true;
+        // After the poll phase: the calls whose requests were read in this turn go together.
+        setImmediate(this.flushDirect);
+      }
+    });
+  }
+
+  /** Sends each node one DIRECT message for this turn's pushes (more only past the bounds). */
+  private readonly flushDirect = (): void => {
+    this.directScheduled = false;
+    for (const [node, groups] of this.directQueue) {
+      let from = 0;
+      let entries = 0;
+      let bytes = 0;
+      for (let i = 0; i < groups.length; i++) {
+        const g = groups[i];
+        if (
+          i > from &&
+          (entries + g.jobs.length > DIRECT_MAX_ENTRIES || bytes + g.body.length > DIRECT_MAX_BYTES)
+        ) {
+          this.sendDirect(node, groups.slice(from, i));
+          from = i;
+          entries = 0;
+          bytes = 0;
+        }
+        entries += g.jobs.length;
+        bytes += g.body.length;
+      }
+      this.sendDirect(node, from === 0 ? groups : groups.slice(from));
+    }
+    this.directQueue.clear();
+  };
+
+  /** One DIRECT message to `node`; every group gets its outcomes, whatever happens. */
+  private sendDirect(node: string, groups: DirectGroup[]): void {
+    this.directMessage(node, groups)
+      .catch((err) => {
+        this.conn.failed('push', err);
+        for (const g of groups) for (const j of g.jobs) g.out.results[j.index] ??= 'dropped';
+      })
+      .finally(() => {
+        for (const g of groups) g.done();
+      });
+  }
+
+  private async directMessage(node: string, groups: DirectGroup[]): Promise<void> {
     const { acks } = this.channel;
     const wait = acks.open();
     const startedAt = performance.now();
-    const fields = [String(cmd), this.conn.nodeId, wait.id, String(jobs.length)];
-    for (const j of jobs) {
-      j.routes++;
-      fields.push(j.playerId, String(j.epoch));
+    const fields = [this.conn.nodeId, wait.id, String(groups.length)];
+    const bodies = new Array<Buffer>(groups.length);
+    for (let g = 0; g < groups.length; g++) {
+      const { jobs, cmd, body } = groups[g];
+      bodies[g] = body;
+      fields.push(String(cmd), String(body.length), String(jobs.length));
+      for (const j of jobs) {
+        j.routes++;
+        fields.push(j.playerId, String(j.epoch));
+      }
     }
     let receivers: number;
     try {
@@ -127,7 +198,7 @@ export class PushRouter {
       receivers = await this.conn.cmd.gwDirect(
         this.conn.keys.channel(node),
         this.conn.redisTime(Date.now() + this.commandTimeoutMs),
-        encodeMessage(MessageKind.DIRECT, fields, body),
+        encodeMessage(MessageKind.DIRECT, fields, bodies),
       );
     } catch (err) {
       this.conn.failed('push', err);
@@ -135,21 +206,27 @@ export class PushRouter {
     }
     if (receivers < 0) {
       acks.cancel(wait.id);
-      for (const j of jobs) out.results[j.index] = 'dropped';
+      for (const g of groups) for (const j of g.jobs) g.out.results[j.index] = 'dropped';
       return;
     }
     this.channel.sent.direct.inc();
     if (receivers === 0) {
       // Nobody listens on that node's channel: the script decides (queue, or another node).
       acks.cancel(wait.id);
-      for (const j of jobs) {
-        this.routes.forget(j.playerId, j.epoch);
-        out.again.push(j);
+      for (const g of groups) {
+        for (const j of g.jobs) {
+          this.routes.forget(j.playerId, j.epoch);
+          g.out.again.push(j);
+        }
       }
       return;
     }
-    const ack = await wait.outcome;
-    this.settle(node, jobs, ack.parts?.get(node), startedAt, out);
+    const codes = (await wait.outcome).parts?.get(node);
+    let at = 0;
+    for (const g of groups) {
+      this.settle(node, g.jobs, codes?.slice(at, at + g.jobs.length), startedAt, g.out);
+      at += g.jobs.length;
+    }
   }
 
   /** One push script call for up to ROUTE_CHUNK players. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -33,8 +34,8 @@ describe('churn: sessions come and go, and nothing stays behind', () => {
       expect(gw.gateway.sessions.authed).toBe(150);
       // Pipelined requests, some still in flight when their client goes away.
       clients.forEach((c, i) => {
-        c.send(FrameType.REQUEST, 10, 100, 'x');
-        c.send(FrameType.REQUEST, 900, 101, i % 3 === 0 ? '300' : '0');
+        c.send(FrameType.REQUEST, Cmd.ECHO, 100, 'x');
+        c.send(FrameType.REQUEST, Cmd.SLEEP, 101, i % 3 === 0 ? '300' : '0');
       });
       const pushed = await fetch(`${gw.apiUrl}/v1/broadcast`, {
         method: 'POST',

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/backend/circuit-breaker.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -69,12 +70,13 @@ describe('circuit breaker on a target (real backend process stopped and restarte
       gw!.gateway.metrics.backendErrors.total({ target_service: 'game', error_type: type });
     const c = await RawClient.connect(gw.tcpPort);
 
-    for (let i = 0; i < 3; i++) expect((await c.request(10, 'x')).status).toBe(Status.BACKEND_UNAVAILABLE);
+    for (let i = 0; i < 3; i++)
+      expect((await c.request(Cmd.ECHO, 'x')).status).toBe(Status.BACKEND_UNAVAILABLE);
     expect(errors('connect_error')).toBe(3);
     expect(gw.logs.lines.filter((l) => l.msg?.toString().startsWith('circuit open'))).toHaveLength(1);
 
     // Open: refused at once, without a connection attempt.
-    const r = await c.request(10, 'x');
+    const r = await c.request(Cmd.ECHO, 'x');
     expect(r.status).toBe(Status.BACKEND_UNAVAILABLE);
     expect(json(r).error).toBe('BACKEND_UNAVAILABLE');
     expect(errors('circuit_open')).toBe(1);
@@ -84,10 +86,10 @@ describe('circuit breaker on a target (real backend process stopped and restarte
     const again = await startBackend(undefined, { PORT: String(port) });
     stopBackend = () => again.stop();
     await sleep(450);
-    const probe = await c.request(10, 'back');
+    const probe = await c.request(Cmd.ECHO, 'back');
     expect(probe.status).toBe(0);
     expect(probe.body.toString()).toBe('back');
-    expect((await c.request(10, 'and again')).status).toBe(0);
+    expect((await c.request(Cmd.ECHO, 'and again')).status).toBe(0);
     expect(gw.logs.lines.some((l) => l.msg?.toString().startsWith('circuit closed'))).toBe(true);
     c.close();
   });
@@ -97,8 +99,8 @@ describe('circuit breaker on a target (real backend process stopped and restarte
     stopBackend = () => backend.stop();
     gw = await startGateway(backend.url, { auth: { required: false } }, 'silent');
     const c = await RawClient.connect(gw.tcpPort);
-    for (let i = 0; i < 8; i++) expect((await c.request(503)).status).toBe(Status.BACKEND_ERROR);
-    expect((await c.request(10, 'fine')).status).toBe(0);
+    for (let i = 0; i < 8; i++) expect((await c.request(Cmd.HTTP_503)).status).toBe(Status.BACKEND_ERROR);
+    expect((await c.request(Cmd.ECHO, 'fine')).status).toBe(0);
     expect(gw.gateway.metrics.backendErrors.total({ error_type: 'circuit_open' })).toBe(0);
     c.close();
   });

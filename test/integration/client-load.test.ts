@@ -5,17 +5,18 @@ import { LatencyHistogram } from '../../src/load/histogram.js';
 import { parseOptions, parseUrl } from '../../src/load/options.js';
 import { formatProgress, formatSummary } from '../../src/load/report.js';
 import { LOAD_DEFAULTS, type LoadOptions, parseMix, runLoad, type Summary } from '../../src/load/run.js';
+import { Cmd } from '../support/cmds.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { type RunningBoth, startGatewayBoth, TRANSPORTS } from '../support/transports.js';
 
 let backend: TestBackend;
 let gw: RunningBoth;
 
-/** The test backend's numbers (login cmd 1, echo cmd 10), flat out: the gateway under test has no rate limit. */
+/** The test backend's login and echo cmds, flat out: the gateway under test has no rate limit. */
 const FLAT: Omit<LoadOptions, 'url'> = {
   ...LOAD_DEFAULTS,
-  loginCmd: 1,
-  mix: [{ cmd: 10, weight: 1 }],
+  loginCmd: Cmd.LOGIN,
+  mix: [{ cmd: Cmd.ECHO, weight: 1 }],
   rate: 0,
   ratePerSession: 0,
   concurrency: 1,
@@ -101,7 +102,7 @@ describe('load tool bounds', () => {
       sessions: 3,
       durationMs: 300,
       drainMs: 200,
-      mix: [{ cmd: 900, weight: 1 }],
+      mix: [{ cmd: Cmd.SLEEP, weight: 1 }],
       body: new TextEncoder().encode('5000'),
     });
     expect(Date.now() - t0).toBeLessThan(2_000);
@@ -130,7 +131,7 @@ describe('load tool bounds', () => {
       url: gw.url('ws'),
       sessions: 2,
       durationMs: 100,
-      loginCmd: 401,
+      loginCmd: Cmd.HTTP_401,
     });
     expect(badLogin.sessions).toMatchObject({
       connected: 2,

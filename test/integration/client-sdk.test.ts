@@ -13,6 +13,7 @@ import {
   Status,
 } from '../../src/client/index.js';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from '../support/cmds.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { api } from '../support/push-api.js';
@@ -89,29 +90,29 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
 
   it('request() resolves with status 0 and the body; string and byte bodies', async () => {
     const c = await client(gw.url(kind));
-    const r = await c.request(10, 'hello');
+    const r = await c.request(Cmd.ECHO, 'hello');
     expect(r.ok).toBe(true);
     expect(r.statusName).toBe('OK');
     expect(r.text()).toBe('hello');
     const bytes = new Uint8Array([0, 1, 255]);
-    expect([...(await c.request(10, bytes)).body]).toEqual([0, 1, 255]);
-    expect((await c.request(10)).body.length).toBe(0);
-    expect(text(await c.call(10, 'via call'))).toBe('via call');
+    expect([...(await c.request(Cmd.ECHO, bytes)).body]).toEqual([0, 1, 255]);
+    expect((await c.request(Cmd.ECHO)).body.length).toBe(0);
+    expect(text(await c.call(Cmd.ECHO, 'via call'))).toBe('via call');
   });
 
   it('a non-zero status resolves; call() and expectOk() turn it into a GatewayError', async () => {
     const c = await client(gw.url(kind));
-    const app = await c.request(11, '4321');
+    const app = await c.request(Cmd.ECHO_STATUS, '4321');
     expect(app.status).toBe(4321);
     expect(app.ok).toBe(false);
     expect(app.statusName).toBe('APP_4321');
     expect(text(app.error()!.body!)).toBe('4321');
 
-    const failed = await c.request(503);
+    const failed = await c.request(Cmd.HTTP_503);
     expect(failed.status).toBe(Status.BACKEND_ERROR);
     expect(failed.json()).toMatchObject({ error: 'BACKEND_ERROR', httpStatus: 503 });
 
-    const err = await c.call(503).catch((e: unknown) => e);
+    const err = await c.call(Cmd.HTTP_503).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GatewayError);
     expect(err).toMatchObject({ status: 202, name: 'BACKEND_ERROR', httpStatus: 503 });
     expect(() => app.expectOk()).toThrow(GatewayError);
@@ -119,8 +120,8 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
 
   it('matches pipelined responses by seq', async () => {
     const c = await client(gw.url(kind));
-    const slow = c.request(900, '200');
-    const fast = c.request(10, 'fast');
+    const slow = c.request(Cmd.SLEEP, '200');
+    const fast = c.request(Cmd.ECHO, 'fast');
     const order: string[] = [];
     await Promise.all([slow.then(() => order.push('slow')), fast.then(() => order.push('fast'))]);
     expect(order).toEqual(['fast', 'slow']);
@@ -129,14 +130,14 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
 
   it('notify() forwards without an answer', async () => {
     const c = await client(gw.url(kind));
-    expect(c.notify(10, 'n')).toBe(true);
+    expect(c.notify(Cmd.ECHO, 'n')).toBe(true);
     await until(async () => (await backend.requests()).some((s) => s.headers['x-gateway-kind'] === 'notify'));
     expect(c.inFlight).toBe(0);
   });
 
   it("emits 'push' for POST /v1/push after login", async () => {
     const c = await client(gw.url(kind));
-    await c.call(1, `sdk-push-${kind}`);
+    await c.call(Cmd.LOGIN, `sdk-push-${kind}`);
     const got = next(c, 'push');
     await postOk(gw, '/v1/push', {
       players: [`sdk-push-${kind}`],
@@ -150,22 +151,22 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
 
   it("emits 'kick' and 'close' on POST /v1/kick, and rejects requests in flight with the KICK", async () => {
     const c = await client(gw.url(kind));
-    await c.call(1, `sdk-kick-${kind}`);
+    await c.call(Cmd.LOGIN, `sdk-kick-${kind}`);
     const kicked = next(c, 'kick');
     const closed = next(c, 'close');
-    const inFlight = c.request(900, '1000').catch((e: unknown) => e);
+    const inFlight = c.request(Cmd.SLEEP, '1000').catch((e: unknown) => e);
     await postOk(gw, '/v1/kick', { players: [`sdk-kick-${kind}`], reason: 'bye now' });
     expect(await kicked).toEqual({ status: Status.KICKED, error: 'KICKED', message: 'bye now' });
     expect(await closed).toMatchObject({ kick: { status: Status.KICKED } });
     expect(await inFlight).toMatchObject({ status: Status.KICKED, name: 'KICKED' });
     expect(c.state).toBe('closed');
-    await expect(c.request(10)).rejects.toMatchObject({ status: ClientStatus.NOT_CONNECTED });
-    expect(c.notify(10)).toBe(false);
+    await expect(c.request(Cmd.ECHO)).rejects.toMatchObject({ status: ClientStatus.NOT_CONNECTED });
+    expect(c.notify(Cmd.ECHO)).toBe(false);
   });
 
   it('keeps an idle session alive with PINGs (a silent raw client is kicked meanwhile)', async () => {
     const c = await client(gw.url(kind));
-    await c.call(1, `sdk-idle-${kind}`);
+    await c.call(Cmd.LOGIN, `sdk-idle-${kind}`);
     const kicks: unknown[] = [];
     c.on('kick', (k) => kicks.push(k));
     const raw = await openRaw(gw, kind);
@@ -173,7 +174,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     expect((await raw.nextOfType(FrameType.KICK)).status).toBe(Status.IDLE_TIMEOUT);
     expect(kicks).toEqual([]);
     expect(c.state).toBe('open');
-    expect((await c.request(10, 'still here')).text()).toBe('still here');
+    expect((await c.request(Cmd.ECHO, 'still here')).text()).toBe('still here');
     const player = await api(gw, 'GET', `/v1/players/sdk-idle-${kind}`);
     expect(player.body).toMatchObject({ online: true, sessionId: c.hello.sessionId });
   });
@@ -181,7 +182,7 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
   it('does not reconnect after an admin KICK (KICKED) by default, even with reconnect on', async () => {
     const player = `sdk-no-re-${kind}`;
     const c = await client(gw.url(kind), { reconnect: { minMs: 20, maxMs: 50 } });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const scheduled: unknown[] = [];
     c.on('reconnecting', (r) => scheduled.push(r));
     const disconnected = next(c, 'disconnect');
@@ -202,11 +203,11 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
       heartbeat: false,
       reconnect: { minMs: 20, maxMs: 50 },
       onReconnect: async (again) => {
-        await again.call(1, player);
+        await again.call(Cmd.LOGIN, player);
         relogins++;
       },
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const first = c.hello.sessionId;
     const disconnected = next(c, 'disconnect');
     const reconnected = next(c, 'reconnect');
@@ -229,9 +230,9 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     const player = `sdk-re-kick-${kind}`;
     const c = await client(gw.url(kind), {
       reconnect: { minMs: 20, maxMs: 50, shouldReconnect: () => true },
-      onReconnect: (again) => again.call(1, player),
+      onReconnect: (again) => again.call(Cmd.LOGIN, player),
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const disconnected = next(c, 'disconnect');
     const reconnected = next(c, 'reconnect');
     await postOk(gw, '/v1/kick', { players: [player] });
@@ -247,27 +248,27 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
       reconnect: { minMs: 20, maxMs: 40, shouldReconnect: () => true },
       onReconnect: async (again) => {
         if (++calls === 1) throw new Error('login service down');
-        await again.call(1, player);
+        await again.call(Cmd.LOGIN, player);
       },
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const failed = next(c, 'error');
     const reconnected = next(c, 'reconnect');
     await postOk(gw, '/v1/kick', { players: [player] });
     expect((await failed).message).toBe('login service down');
     expect(await reconnected).toMatchObject({ attempt: 2 });
     expect(calls).toBe(2);
-    expect((await c.request(10, 'ok')).text()).toBe('ok');
+    expect((await c.request(Cmd.ECHO, 'ok')).text()).toBe('ok');
   });
 
   it('does not reconnect after KICK REPLACED by default', async () => {
     const player = `sdk-replaced-${kind}`;
     const a = await client(gw.url(kind), { reconnect: { minMs: 20, maxMs: 50 } });
-    await a.call(1, player);
+    await a.call(Cmd.LOGIN, player);
     const disconnected = next(a, 'disconnect');
     const closed = next(a, 'close');
     const b = await client(gw.url(kind));
-    await b.call(1, player);
+    await b.call(Cmd.LOGIN, player);
     expect(await disconnected).toMatchObject({ kick: { status: Status.REPLACED }, reconnecting: false });
     expect(await closed).toMatchObject({ kick: { status: Status.REPLACED, error: 'REPLACED' } });
     expect(a.state).toBe('closed');
@@ -282,9 +283,9 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
     // A KICK does not reconnect by default; this client opts in to come back after one.
     const c = await client(gw.url(kind), {
       reconnect: { minMs: 400, maxMs: 400, shouldReconnect: () => true },
-      onReconnect: (again) => again.call(1, player),
+      onReconnect: (again) => again.call(Cmd.LOGIN, player),
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const firstPush = next(c, 'push');
     await postOk(gw, '/v1/push', { players: [player], cmd: 5, data: '' });
     expect(await firstPush).toMatchObject({ seq: 1 });
@@ -308,25 +309,25 @@ describe.each(TRANSPORTS)('SDK over %s against a real gateway', (kind) => {
 
   it('refuses a body over the gateway maxFrameBytes locally, and stays connected', async () => {
     const c = await client(gw.url(kind));
-    const err = await c.request(10, new Uint8Array(65_536 - 11)).catch((e: unknown) => e);
+    const err = await c.request(Cmd.ECHO, new Uint8Array(65_536 - 11)).catch((e: unknown) => e);
     expect(err).toMatchObject({ status: Status.FRAME_TOO_LARGE, name: 'FRAME_TOO_LARGE' });
-    expect((await c.request(10, new Uint8Array(65_536 - 12))).body.length).toBe(65_524);
+    expect((await c.request(Cmd.ECHO, new Uint8Array(65_536 - 12))).body.length).toBe(65_524);
   });
 
   it('rejects with REQUEST_TIMEOUT after requestTimeoutMs, and ignores the late answer', async () => {
     const c = await client(gw.url(kind), { requestTimeoutMs: 100 });
-    await expect(c.request(900, '300')).rejects.toMatchObject({
+    await expect(c.request(Cmd.SLEEP, '300')).rejects.toMatchObject({
       status: ClientStatus.REQUEST_TIMEOUT,
       name: 'REQUEST_TIMEOUT',
     });
     expect(c.inFlight).toBe(0);
     await sleep(300);
-    expect((await c.request(10, 'next')).text()).toBe('next');
+    expect((await c.request(Cmd.ECHO, 'next')).text()).toBe('next');
   });
 
   it('close() rejects requests in flight with CLIENT_CLOSED and ends the session', async () => {
     const c = await client(gw.url(kind));
-    const inFlight = c.request(900, '500').catch((e: unknown) => e);
+    const inFlight = c.request(Cmd.SLEEP, '500').catch((e: unknown) => e);
     const closed = next(c, 'close');
     await c.close();
     expect(await inFlight).toMatchObject({ status: ClientStatus.CLIENT_CLOSED });
@@ -352,7 +353,7 @@ describe('SDK with a standard WebSocket (the browser API)', () => {
       const plain = await connect(process.env.GW_URL);
       await plain.close();
       const c = await connect(process.env.GW_URL, { WebSocket: globalThis.WebSocket });
-      const login = await c.request(1, ${JSON.stringify(player)});
+      const login = await c.request(${Cmd.LOGIN}, ${JSON.stringify(player)});
       const pushed = new Promise((resolve) => c.on('push', resolve));
       console.log('ready');
       const push = await pushed;
@@ -416,9 +417,9 @@ describe('SDK across a gateway restart (a real gateway process)', () => {
     const player = 'sdk-restart-player';
     const c = await client(`tcp://127.0.0.1:${node.tcpPort}`, {
       reconnect: { minMs: 50, maxMs: 200 },
-      onReconnect: (again) => again.call(1, player),
+      onReconnect: (again) => again.call(Cmd.LOGIN, player),
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const disconnected = next(c, 'disconnect');
     const attempts: number[] = [];
     c.on('reconnecting', (r) => attempts.push(r.attempt));
@@ -443,9 +444,9 @@ describe('SDK across a gateway restart (a real gateway process)', () => {
     const player = 'sdk-killed-player';
     const c = await client(`tcp://127.0.0.1:${node.tcpPort}`, {
       reconnect: { minMs: 50, maxMs: 200 },
-      onReconnect: (again) => again.call(1, player),
+      onReconnect: (again) => again.call(Cmd.LOGIN, player),
     });
-    await c.call(1, player);
+    await c.call(Cmd.LOGIN, player);
     const disconnected = next(c, 'disconnect');
     await node.stop('SIGKILL');
     expect(await disconnected).toMatchObject({ kick: null, reconnecting: true });

@@ -17,6 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from '../support/cmds.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -191,7 +192,7 @@ async function account(flow: Flow, players: Player[], a: GatewayProcess, b: Gate
     if (p.current && !p.current.closed) await p.logoutByClose(a);
     await p.login(b);
     // The replay is written before the answer to a later request.
-    await p.current!.request(10, 'sentinel');
+    await p.current!.request(Cmd.ECHO, 'sentinel');
   }
   const byPlayer = new Map(players.map((p) => [p.name, p.received()]));
   const lost: Answer[] = [];

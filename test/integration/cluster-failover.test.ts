@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from '../support/cmds.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -112,8 +113,8 @@ describe('Redis killed and restarted under live sessions', () => {
     await redis.kill();
     await eventually(async () => (await a.ready()) === 503 && (await b.ready()) === 503, 5_000, '503');
     // Requests are still forwarded; a node's own sessions still get its pushes.
-    expect((await ca.request(10, 'echo')).body.toString()).toBe('echo');
-    expect((await cb.request(10, 'echo')).body.toString()).toBe('echo');
+    expect((await ca.request(Cmd.ECHO, 'echo')).body.toString()).toBe('echo');
+    expect((await cb.request(Cmd.ECHO, 'echo')).body.toString()).toBe('echo');
     expect(await b.push(['pb'], 'local')).toEqual({ pb: 'delivered' });
     expect((await cb.nextOfType(FrameType.PUSH)).seq).toBe(2);
     // What needs Redis is answered dropped, and counted.

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -131,7 +132,7 @@ describe('three gateway processes on one Redis', () => {
     // A join by backend directive on the member's own node (test backend cmd 13).
     const gc = fresh('gc');
     const cc = await login(n3, gc);
-    expect((await cc.request(13, g)).status).toBe(0);
+    expect((await cc.request(Cmd.JOIN, g)).status).toBe(0);
     // Directives apply after the RESPONSE: wait until the join landed (re-joining is idempotent).
     await until(
       async () => (await n1.api('PUT', `/v1/groups/${g}/members`, { players: [gc] })).body.members === 3,
@@ -143,7 +144,7 @@ describe('three gateway processes on one Redis', () => {
     });
     expect(r.body).toEqual({ delivered: 3 });
     for (const c of [ca, cb, cc]) expect((await nextPush(c))[1]).toBe('hi');
-    expect((await co.request(10, 'ping')).status).toBe(0);
+    expect((await co.request(Cmd.ECHO, 'ping')).status).toBe(0);
     expect(co.frames.filter((f) => f.type === FrameType.PUSH)).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { GatewayProcess } from '../support/gateway-process.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -102,7 +103,7 @@ describe('--workers 2', () => {
     expect(node.child!.exitCode).toBeNull();
     expect(clients.filter((c) => !c.closed)).toHaveLength(before);
     const c = await RawClient.connect(node.tcpPort);
-    expect((await c.request(10, 'after hup')).body.toString()).toBe('after hup');
+    expect((await c.request(Cmd.ECHO, 'after hup')).body.toString()).toBe('after hup');
     c.close();
   });
 

@@ -73,7 +73,8 @@ function startLoad(players: RawClient[]): () => Promise<void> {
   let running = true;
   const loops = players.map(async (c) => {
     for (let i = 0; running; i++) {
-      const [cmd, body] = i % 10 === 9 ? [500, ''] : i % 5 === 0 ? [Cmd.SLEEP, '15'] : [Cmd.ECHO, `r${i}`];
+      const [cmd, body] =
+        i % 10 === 9 ? [Cmd.HTTP_500, ''] : i % 5 === 0 ? [Cmd.SLEEP, '15'] : [Cmd.ECHO, `r${i}`];
       await c.request(cmd, body, 10_000);
       await sleep(15);
     }

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
 import { FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { api, loginAs, sleep, waitFor, waitOffline } from '../support/push-api.js';
@@ -86,7 +87,7 @@ describe('lifecycle events to events.target', () => {
 
   it('offline on logout (x-gateway-unbind), and online again on the next login', async () => {
     const c = await loginAs(gw, 'ev-2');
-    expect((await c.request(2)).status).toBe(0);
+    expect((await c.request(Cmd.LOGOUT)).status).toBe(0);
     await waitEvents('ev-2', 2);
     expect((await c.login('ev-2')).status).toBe(0);
     const seen = await waitEvents('ev-2', 3);
@@ -123,7 +124,7 @@ describe('lifecycle events to events.target', () => {
     await waitEvents('ev-5', 1);
     await backend.clear();
     const anon = await RawClient.connect(gw.tcpPort);
-    await anon.request(10, 'x');
+    await anon.request(Cmd.ECHO, 'x');
     anon.close();
     await sleep(50);
     expect(await events()).toEqual([]);
@@ -137,7 +138,7 @@ describe('a failing events target never blocks the session', () => {
     try {
       const t0 = Date.now();
       const c = await loginAs(gw, 'refused');
-      expect((await c.request(10, 'still here')).body.toString()).toBe('still here');
+      expect((await c.request(Cmd.ECHO, 'still here')).body.toString()).toBe('still here');
       expect(Date.now() - t0).toBeLessThan(500);
       await waitFor(() => gw.gateway.metrics.events.total({ result: 'error' }) >= 1);
       c.close();
@@ -243,7 +244,7 @@ describe('event order per player', () => {
     const gw = await startGateway(backend.url, withEvents(`http://127.0.0.1:${port}/events`), 'silent');
     try {
       const c = await loginAs(gw, 'ev-order');
-      expect((await c.request(2)).status).toBe(0); // logout at once: offline follows online
+      expect((await c.request(Cmd.LOGOUT)).status).toBe(0); // logout at once: offline follows online
       await waitFor(() => log.length === 2 && log[1].answeredAt !== undefined, 3_000, 'both events');
       expect(log.map((e) => [e.event, e.previousAnswered])).toEqual([
         ['online', true],

@@ -35,7 +35,7 @@ describe('forwarding (SPEC §4)', () => {
     const c = await RawClient.connect(gw.tcpPort);
     const body = Buffer.from([0, 1, 2, 255, 254]);
     const r = await c.request(Cmd.ECHO, body);
-    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: 10, seq: 1 });
+    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: Cmd.ECHO, seq: 1 });
     expect(r.body.equals(body)).toBe(true);
     const [seen] = await backend.requests();
     expect(seen.method).toBe('POST');
@@ -110,7 +110,7 @@ describe('forwarding (SPEC §4)', () => {
 
   it('a backend that drops the connection → BACKEND_UNAVAILABLE', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    expect((await c.request(902)).status).toBe(Status.BACKEND_UNAVAILABLE);
+    expect((await c.request(Cmd.HANG_UP)).status).toBe(Status.BACKEND_UNAVAILABLE);
     c.close();
   });
 
@@ -133,7 +133,7 @@ describe('forwarding (SPEC §4)', () => {
 
   it('NOTIFY is forwarded with kind notify and never answered', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    c.send(FrameType.NOTIFY, 10, 77, 'n');
+    c.send(FrameType.NOTIFY, Cmd.ECHO, 77, 'n');
     // A request after it proves the notify produced no frame of its own.
     const r = await c.request(Cmd.ECHO, 'after');
     expect(r.body.toString()).toBe('after');
@@ -145,8 +145,8 @@ describe('forwarding (SPEC §4)', () => {
 
   it('pipelined requests are handled concurrently and matched by seq', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    c.send(FrameType.REQUEST, 900, 1, '300');
-    c.send(FrameType.REQUEST, 10, 2, 'fast');
+    c.send(FrameType.REQUEST, Cmd.SLEEP, 1, '300');
+    c.send(FrameType.REQUEST, Cmd.ECHO, 2, 'fast');
     const first = await c.nextOfType(FrameType.RESPONSE);
     expect(first.seq).toBe(2);
     const second = await c.nextOfType(FrameType.RESPONSE);
@@ -166,7 +166,7 @@ describe('forwarding (SPEC §4)', () => {
 
   it('logs the x-request-id of a failed forward', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    await c.request(503);
+    await c.request(Cmd.HTTP_503);
     const [seen] = await backend.requests();
     const id = seen.headers['x-request-id'];
     expect(gw.logs.lines.some((l) => l.requestId === id && l.level === 50)).toBe(true);

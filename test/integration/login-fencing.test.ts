@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { interleavings, predict } from '../support/login-orders.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
@@ -22,7 +23,7 @@ interface Held {
   release(): void;
 }
 
-/** A backend that answers cmd 1 (login: bind to the body) and cmd 2 (logout) only when told. */
+/** A backend that answers Cmd.LOGIN (bind to the body) and Cmd.LOGOUT like the test backend, when told. */
 class HoldingBackend {
   private readonly held: Held[] = [];
   private readonly waiters: Array<() => void> = [];
@@ -37,11 +38,11 @@ class HoldingBackend {
         const cmd = Number(req.headers['x-gateway-cmd']);
         const body = Buffer.concat(chunks).toString();
         const release = (): void => {
-          if (cmd === 1) res.setHeader('x-gateway-bind', body);
-          if (cmd === 2) res.setHeader('x-gateway-unbind', '1');
+          if (cmd === Cmd.LOGIN) res.setHeader('x-gateway-bind', body);
+          if (cmd === Cmd.LOGOUT) res.setHeader('x-gateway-unbind', '1');
           res.end('ok');
         };
-        if (cmd !== 1 && cmd !== 2) return release();
+        if (cmd !== Cmd.LOGIN && cmd !== Cmd.LOGOUT) return release();
         this.held.push({ session: String(req.headers['x-gateway-session']), cmd, body, release });
         for (const w of this.waiters.splice(0)) w();
       });
@@ -102,13 +103,13 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
     for (const step of order) {
       switch (step) {
         case 'sendA':
-          a.send(FrameType.REQUEST, 1, 1, player);
-          heldA = await holding.take(id.A, 1);
+          a.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+          heldA = await holding.take(id.A, Cmd.LOGIN);
           outstanding++;
           break;
         case 'sendB':
-          b.send(FrameType.REQUEST, 1, 1, player);
-          heldB = await holding.take(id.B, 1);
+          b.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+          heldB = await holding.take(id.B, Cmd.LOGIN);
           outstanding++;
           break;
         case 'releaseA':
@@ -162,14 +163,14 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
     const player = 'stale-logout';
     const a = await RawClient.connect(gw.tcpPort);
     const b = await RawClient.connect(gw.tcpPort);
-    a.send(FrameType.REQUEST, 1, 1, player);
-    (await holding.take(a.hello.sessionId, 1)).release();
+    a.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+    (await holding.take(a.hello.sessionId, Cmd.LOGIN)).release();
     await a.nextOfType(FrameType.RESPONSE);
     // A asks to log out; the backend sits on it while B logs in and replaces A.
-    a.send(FrameType.REQUEST, 2, 2, '');
-    const logout = await holding.take(a.hello.sessionId, 2);
-    b.send(FrameType.REQUEST, 1, 1, player);
-    (await holding.take(b.hello.sessionId, 1)).release();
+    a.send(FrameType.REQUEST, Cmd.LOGOUT, 2, '');
+    const logout = await holding.take(a.hello.sessionId, Cmd.LOGOUT);
+    b.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+    (await holding.take(b.hello.sessionId, Cmd.LOGIN)).release();
     await b.nextOfType(FrameType.RESPONSE);
     expect((await a.nextOfType(FrameType.KICK)).status).toBe(Status.REPLACED);
     logout.release();
@@ -185,8 +186,8 @@ describe('login fencing, every interleaving of login A, login B and A disconnect
   it('a session that disconnects while its login is under way never binds', async () => {
     const player = 'gone-before-bind';
     const a = await RawClient.connect(gw.tcpPort);
-    a.send(FrameType.REQUEST, 1, 1, player);
-    const held = await holding.take(a.hello.sessionId, 1);
+    a.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+    const held = await holding.take(a.hello.sessionId, Cmd.LOGIN);
     a.close();
     await waitFor(() => gw.gateway.sessions.get(a.hello.sessionId) === undefined);
     held.release();
@@ -243,9 +244,9 @@ describe('login fencing, unordered races against the real test backend', () => {
       // Both without waiting; alternate which goes first on the wire.
       if (i % 2 === 0) {
         a.close();
-        b.send(FrameType.REQUEST, 1, 1, player);
+        b.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
       } else {
-        b.send(FrameType.REQUEST, 1, 1, player);
+        b.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
         a.close();
       }
       expect((await b.nextOfType(FrameType.RESPONSE)).status).toBe(0);
@@ -264,8 +265,8 @@ describe('login fencing, unordered races against the real test backend', () => {
       const player = `both-${i}`;
       const a = await RawClient.connect(gw.tcpPort);
       const b = await RawClient.connect(gw.tcpPort);
-      a.send(FrameType.REQUEST, 1, 1, player);
-      b.send(FrameType.REQUEST, 1, 1, player);
+      a.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
+      b.send(FrameType.REQUEST, Cmd.LOGIN, 1, player);
       await Promise.all([a.nextOfType(FrameType.RESPONSE), b.nextOfType(FrameType.RESPONSE)]);
       await waitFor(() => a.closed || b.closed);
       const [winner, loser] = a.closed ? [b, a] : [a, b];

@@ -10,6 +10,7 @@ import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -54,9 +55,9 @@ beforeAll(async () => {
   ]);
   gw = await startGateway(null, {
     targets: targets(),
-    // Login (1) and logout (2) go to map_a's test backend; map cmds have no route at all.
-    routes: [{ cmds: [1, 2], target: 'map_a' }],
-    auth: { required: true, anonymousCmds: [1] },
+    // Login and logout go to map_a's test backend; map cmds have no route at all.
+    routes: [{ cmds: [Cmd.LOGIN, Cmd.LOGOUT], target: 'map_a' }],
+    auth: { required: true, anonymousCmds: [Cmd.LOGIN] },
     plugins: [{ module: 'map-ownership', options }],
   });
 });
@@ -305,7 +306,7 @@ describe('map-ownership: groups map:<id>', () => {
     const watcher = await player('g-watch');
     await conn.request(ENTER, '63');
     await watcher.request(ENTER, '63');
-    expect((await conn.request(2)).status).toBe(0); // logout (x-gateway-unbind)
+    expect((await conn.request(Cmd.LOGOUT)).status).toBe(0); // x-gateway-unbind
     expect(await groupPush(63, 'gina offline')).toBe(1);
     expect((await conn.login('g-hank')).status).toBe(0);
     expect(await where(conn)).toBe('63');

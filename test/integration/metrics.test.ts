@@ -8,6 +8,7 @@ import type { GatewayConfigInput } from '../../src/config/schema.js';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import { VERSION } from '../../src/version.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -168,7 +169,21 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const ANONYMOUS = [1, 2, 10, 11, 12, 401, 403, 404, 500, 503, 900, 902, 7000];
+const ANONYMOUS = [
+  Cmd.LOGIN,
+  Cmd.LOGOUT,
+  Cmd.ECHO,
+  Cmd.ECHO_STATUS,
+  Cmd.ECHO_CLOSE,
+  Cmd.HTTP_401,
+  Cmd.HTTP_403,
+  Cmd.HTTP_404,
+  Cmd.HTTP_500,
+  Cmd.HTTP_503,
+  Cmd.SLEEP,
+  Cmd.HANG_UP,
+  7000, // routed to the dead target in the error-counter test
+];
 const DEFAULT_BUCKETS = [
   '0.005',
   '0.01',
@@ -240,7 +255,7 @@ describe('the /metrics endpoint', () => {
   it('metrics.enabled=false turns off only the default process/runtime metrics', async () => {
     const g = await fresh({ metrics: { enabled: false } });
     const c = await client(g);
-    await c.request(10, 'x');
+    await c.request(Cmd.ECHO, 'x');
     const m = await scrape(g);
     expect(m.types.has('process_resident_memory_bytes')).toBe(false);
     expect(m.types.has('nodejs_eventloop_lag_seconds')).toBe(false);
@@ -281,7 +296,7 @@ describe('gateway_requests_total and the error counters', () => {
         dead: { url: `http://127.0.0.1:${dead}/rpc`, timeoutMs: 2_000 },
       },
       routes: [
-        { cmds: 900, target: 'slow' },
+        { cmds: Cmd.SLEEP, target: 'slow' },
         { cmds: 7000, target: 'dead' },
         { cmds: '1-999999', target: 'game' },
       ],
@@ -291,21 +306,21 @@ describe('gateway_requests_total and the error counters', () => {
     const expectStatus = async (cmd: number, body: string, status: number) =>
       expect((await c.request(cmd, body)).status, `cmd ${cmd}`).toBe(status);
 
-    await expectStatus(10, 'hello', Status.OK);
-    await expectStatus(401, '', Status.AUTH_FAILED);
-    await expectStatus(403, '', Status.AUTH_FAILED);
-    await expectStatus(404, '', Status.BACKEND_REJECTED);
-    await expectStatus(500, '', Status.BACKEND_ERROR);
-    await expectStatus(503, '', Status.BACKEND_ERROR);
-    await expectStatus(900, '800', Status.BACKEND_TIMEOUT);
-    await expectStatus(902, '', Status.BACKEND_UNAVAILABLE);
+    await expectStatus(Cmd.ECHO, 'hello', Status.OK);
+    await expectStatus(Cmd.HTTP_401, '', Status.AUTH_FAILED);
+    await expectStatus(Cmd.HTTP_403, '', Status.AUTH_FAILED);
+    await expectStatus(Cmd.HTTP_404, '', Status.BACKEND_REJECTED);
+    await expectStatus(Cmd.HTTP_500, '', Status.BACKEND_ERROR);
+    await expectStatus(Cmd.HTTP_503, '', Status.BACKEND_ERROR);
+    await expectStatus(Cmd.SLEEP, '800', Status.BACKEND_TIMEOUT);
+    await expectStatus(Cmd.HANG_UP, '', Status.BACKEND_UNAVAILABLE);
     await expectStatus(7000, '', Status.BACKEND_UNAVAILABLE);
     await expectStatus(20, '', Status.NOT_AUTHENTICATED);
-    await expectStatus(1, 'p1', Status.OK);
+    await expectStatus(Cmd.LOGIN, 'p1', Status.OK);
     await expectStatus(1_000_000, '', Status.ROUTE_NOT_FOUND);
     await expectStatus(20, '', Status.OK);
     // A NOTIFY is a request too; it gets no RESPONSE.
-    c.send(FrameType.NOTIFY, 10, 99, 'n');
+    c.send(FrameType.NOTIFY, Cmd.ECHO, 99, 'n');
 
     const m = await eventually(async () => {
       const m = await scrape(g);
@@ -381,11 +396,11 @@ describe('gateway_requests_total and the error counters', () => {
     // Five requests in a row on one session: a bucket of 3 tokens (refilled at 1/s) admits three.
     const a = await client(g);
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await a.request(10, 'x')).status);
+    for (let i = 0; i < 5; i++) statuses.push((await a.request(Cmd.ECHO, 'x')).status);
     expect(statuses).toEqual([0, 0, 0, Status.RATE_LIMITED, Status.RATE_LIMITED]);
     // Three slow pipelined requests on another: two may be in flight.
     const b = await client(g);
-    for (let seq = 1; seq <= 3; seq++) b.send(FrameType.REQUEST, 900, seq, '200');
+    for (let seq = 1; seq <= 3; seq++) b.send(FrameType.REQUEST, Cmd.SLEEP, seq, '200');
     const slow = await Promise.all(
       [1, 2, 3].map((seq) => b.next((f) => f.type === FrameType.RESPONSE && f.seq === seq)),
     );
@@ -408,8 +423,8 @@ describe('duration histograms', () => {
   it('use the Prometheus default buckets, in seconds, cumulative up to +Inf = _count', async () => {
     const g = await fresh();
     const c = await client(g);
-    expect((await c.request(900, '300')).status).toBe(0);
-    expect((await c.request(10, 'fast')).status).toBe(0);
+    expect((await c.request(Cmd.SLEEP, '300')).status).toBe(0);
+    expect((await c.request(Cmd.ECHO, 'fast')).status).toBe(0);
     const m = await scrape(g);
 
     for (const [name, labels] of [
@@ -442,23 +457,26 @@ describe('gateway_bytes_in_total / gateway_bytes_out_total', () => {
     const g = await fresh();
     const a = await client(g);
     await a.login('bytes-a');
-    await a.request(10, Buffer.alloc(3_000, 7));
-    await a.request(500, 'boom');
+    await a.request(Cmd.ECHO, Buffer.alloc(3_000, 7));
+    await a.request(Cmd.HTTP_500, 'boom');
     await a.request(1_000_000 - 1, 'x'.repeat(10));
     a.send(FrameType.PING, 0, 5, 'ping!');
     await a.nextOfType(FrameType.PONG);
     // One frame split over three writes, and two frames in one write.
-    const frame = encodeFrame(FrameType.REQUEST, 0, 10, 77, Buffer.from('split body'));
+    const frame = encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 77, Buffer.from('split body'));
     a.writeRaw(frame.subarray(0, 3));
     await sleep(20);
     a.writeRaw(frame.subarray(3, 20));
     await sleep(20);
     a.writeRaw(
-      Buffer.concat([frame.subarray(20), encodeFrame(FrameType.REQUEST, 0, 10, 78, Buffer.from('two'))]),
+      Buffer.concat([
+        frame.subarray(20),
+        encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 78, Buffer.from('two')),
+      ]),
     );
     await a.next((f) => f.type === FrameType.RESPONSE && f.seq === 77);
     await a.next((f) => f.type === FrameType.RESPONSE && f.seq === 78);
-    a.send(FrameType.NOTIFY, 10, 0, 'notify');
+    a.send(FrameType.NOTIFY, Cmd.ECHO, 0, 'notify');
 
     // b is kicked for a protocol error: the KICK is counted out, the bad frame in.
     const b = await client(g);
@@ -499,7 +517,7 @@ describe('gateway_sessions_current, gateway_players and gateway_requests_in_flig
     expect((await a.login('pa')).status).toBe(0);
     await expectSessions(g, { connected: 1, authed: 1, online: 1, offline: 0 });
 
-    expect((await a.request(2)).status).toBe(0); // logout: x-gateway-unbind
+    expect((await a.request(Cmd.LOGOUT)).status).toBe(0); // x-gateway-unbind
     await expectSessions(g, { connected: 2, authed: 0, online: 0, offline: 1 });
 
     await a.login('pa');
@@ -530,9 +548,9 @@ describe('gateway_sessions_current, gateway_players and gateway_requests_in_flig
     const g = await fresh();
     const a = await client(g);
     const b = await client(g);
-    a.send(FrameType.REQUEST, 900, 1, '600');
-    a.send(FrameType.REQUEST, 900, 2, '600');
-    b.send(FrameType.REQUEST, 900, 1, '600');
+    a.send(FrameType.REQUEST, Cmd.SLEEP, 1, '600');
+    a.send(FrameType.REQUEST, Cmd.SLEEP, 2, '600');
+    b.send(FrameType.REQUEST, Cmd.SLEEP, 1, '600');
     await eventually(async () => expect((await scrape(g)).value('gateway_requests_in_flight')).toBe(3));
     await a.next((f) => f.type === FrameType.RESPONSE && f.seq === 1);
     await a.next((f) => f.type === FrameType.RESPONSE && f.seq === 2);
@@ -577,7 +595,7 @@ describe('gateway_kicks_total and gateway_heartbeat_timeouts_total', () => {
     });
     expect(await res.json()).toEqual({ kicked: 1 });
     const byBackend = await client(g);
-    await byBackend.request(12, 'bye');
+    await byBackend.request(Cmd.ECHO_CLOSE, 'bye');
     // Never logs in: AUTH_TIMEOUT. Logs in and then stays silent: IDLE_TIMEOUT.
     const anonymous = await client(g);
     const silent = await client(g);
@@ -625,11 +643,11 @@ describe('the player_id label (metrics.playerIdLabel)', () => {
   async function traffic(g: Running): Promise<void> {
     const loud = await client(g);
     const quiet = await client(g);
-    await loud.request(10, 'before login');
+    await loud.request(Cmd.ECHO, 'before login');
     await loud.login('loud');
     await quiet.login('quiet');
-    for (let i = 0; i < 10; i++) expect((await loud.request(10, `${i}`)).status).toBe(0);
-    for (let i = 0; i < 3; i++) expect((await quiet.request(10, `${i}`)).status).toBe(0);
+    for (let i = 0; i < 10; i++) expect((await loud.request(Cmd.ECHO, `${i}`)).status).toBe(0);
+    for (let i = 0; i < 3; i++) expect((await quiet.request(Cmd.ECHO, `${i}`)).status).toBe(0);
   }
 
   it('suspects (default): only a player over metrics.suspectRequestsPerMinute gets its id', async () => {
@@ -673,7 +691,7 @@ describe('the player_id label (metrics.playerIdLabel)', () => {
     const g = await fresh({ metrics: { playerIdLabel: 'all' } });
     const c = await client(g);
     await c.login('p');
-    await c.request(500);
+    await c.request(Cmd.HTTP_500);
     await c.request(1_000_000);
     const m = await scrape(g);
     expect(m.nonZero('gateway_requests_total', ['cmd', 'player_id', 'route_target', 'result'])).toEqual({
@@ -697,7 +715,7 @@ describe('logs of forwarded requests', () => {
           slow: { url: `${backend.url}/rpc/{cmd}`, timeoutMs: 150 },
         },
         routes: [
-          { cmds: 900, target: 'slow' },
+          { cmds: Cmd.SLEEP, target: 'slow' },
           { cmds: '1-999999', target: 'game' },
         ],
       },
@@ -705,16 +723,16 @@ describe('logs of forwarded requests', () => {
     );
     const c = await client(g);
     const before = g.logs.lines.length;
-    for (let i = 0; i < 20; i++) expect((await c.request(10, 'ok')).status).toBe(0);
+    for (let i = 0; i < 20; i++) expect((await c.request(Cmd.ECHO, 'ok')).status).toBe(0);
     // No line per request at info level.
     expect(g.logs.lines.slice(before)).toEqual([]);
 
-    expect((await c.request(900, '800')).status).toBe(Status.BACKEND_TIMEOUT);
-    expect((await c.request(902)).status).toBe(Status.BACKEND_UNAVAILABLE);
-    expect((await c.request(500)).status).toBe(Status.BACKEND_ERROR);
+    expect((await c.request(Cmd.SLEEP, '800')).status).toBe(Status.BACKEND_TIMEOUT);
+    expect((await c.request(Cmd.HANG_UP)).status).toBe(Status.BACKEND_UNAVAILABLE);
+    expect((await c.request(Cmd.HTTP_500)).status).toBe(Status.BACKEND_ERROR);
     // A 4xx is the application saying no: not logged at info.
-    expect((await c.request(404)).status).toBe(Status.BACKEND_REJECTED);
-    expect((await c.request(401)).status).toBe(Status.AUTH_FAILED);
+    expect((await c.request(Cmd.HTTP_404)).status).toBe(Status.BACKEND_REJECTED);
+    expect((await c.request(Cmd.HTTP_401)).status).toBe(Status.AUTH_FAILED);
     const seen = await backend.requests();
     const ids = (cmd: string) =>
       seen.filter((s) => s.headers['x-gateway-cmd'] === cmd).map((s) => s.headers['x-request-id']);
@@ -751,20 +769,26 @@ describe('logs of forwarded requests', () => {
     const g = await fresh({}, 'debug');
     const c = await client(g);
     const before = g.logs.lines.length;
-    await c.request(10, 'ok');
-    await c.request(500);
-    await c.request(404);
+    await c.request(Cmd.ECHO, 'ok');
+    await c.request(Cmd.HTTP_500);
+    await c.request(Cmd.HTTP_404);
     const seen = await backend.requests();
     const [okId, failedId, rejectedId] = seen.map((s) => s.headers['x-request-id']);
     expect(new Set([okId, failedId, rejectedId]).size).toBe(3);
     const lines = g.logs.lines.slice(before);
     expect(lines).toEqual([
-      expect.objectContaining({ level: DEBUG, msg: 'forwarded', requestId: okId, cmd: 10, target: 'game' }),
+      expect.objectContaining({
+        level: DEBUG,
+        msg: 'forwarded',
+        requestId: okId,
+        cmd: Cmd.ECHO,
+        target: 'game',
+      }),
       expect.objectContaining({
         level: ERROR,
         msg: 'backend call failed',
         requestId: failedId,
-        cmd: 500,
+        cmd: Cmd.HTTP_500,
         httpStatus: 500,
         status: 'BACKEND_ERROR',
       }),
@@ -772,7 +796,7 @@ describe('logs of forwarded requests', () => {
         level: DEBUG,
         msg: 'backend call failed',
         requestId: rejectedId,
-        cmd: 404,
+        cmd: Cmd.HTTP_404,
         httpStatus: 404,
         status: 'BACKEND_REJECTED',
       }),

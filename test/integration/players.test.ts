@@ -45,7 +45,7 @@ async function info(gw: Running, player: string) {
 
 /** Sends a login REQUEST without waiting, so the RESPONSE stays in arrival order with what follows. */
 function sendLogin(c: RawClient, player: string, seq = 1): void {
-  c.send(FrameType.REQUEST, 1, seq, player);
+  c.send(FrameType.REQUEST, Cmd.LOGIN, seq, player);
 }
 
 describe('offline queue bounds (players.offline.maxMessages / maxBytes)', () => {
@@ -319,11 +319,11 @@ describe('binding, replay and push sequences', () => {
   it('logout (x-gateway-unbind) makes the player offline but keeps the connection; pushes are cached', async () => {
     const p = fresh('logout');
     const c = await loginAs(gw, p);
-    expect((await c.request(2)).status).toBe(0);
+    expect((await c.request(Cmd.LOGOUT)).status).toBe(0);
     expect(await info(gw, p)).toMatchObject({ online: false, sessionId: null });
     expect(await push(gw, p, 'for later')).toBe('cached');
     // Still connected, now unbound: non-anonymous cmds are refused again.
-    expect((await c.request(2)).status).toBe(Status.NOT_AUTHENTICATED);
+    expect((await c.request(Cmd.LOGOUT)).status).toBe(Status.NOT_AUTHENTICATED);
     await expectNothingReceived(c);
     // Logging in again on the same connection replays the queue.
     sendLogin(c, p, 77);
@@ -399,7 +399,7 @@ describe('a kicked session that lingers', () => {
     });
     const decoder = new FrameDecoder(1 << 20, (type) => {
       if (type === FrameType.HELLO)
-        socket.write(encodeFrame(FrameType.REQUEST, 0, 1, 1, Buffer.from(player)));
+        socket.write(encodeFrame(FrameType.REQUEST, 0, Cmd.LOGIN, 1, Buffer.from(player)));
       if (type === FrameType.RESPONSE) loggedIn();
       if (type === FrameType.KICK) onKick();
     });

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, stopChild, type TestBackend } from '../support/processes.js';
 import { RawClient } from '../support/raw-client.js';
@@ -159,19 +160,19 @@ describe.skipIf(prometheusBin === null && !process.env.CI)('Prometheus end to en
       work.push(
         run(c, until, 250, (i) => {
           const k = i + n * 2;
-          if (k % 5 === 4) return [500, ''];
-          if (k % 7 === 6) return [900, String(100 + ((k * 37) % 300))];
-          if (k % 8 === 7) return [401, ''];
+          if (k % 5 === 4) return [Cmd.HTTP_500, ''];
+          if (k % 7 === 6) return [Cmd.SLEEP, String(100 + ((k * 37) % 300))];
+          if (k % 8 === 7) return [Cmd.HTTP_401, ''];
           if (k % 9 === 8) return [1_000_000, ''];
-          if (k % 11 === 10) return [902, ''];
-          return [10, `${player}-${i}`];
+          if (k % 11 === 10) return [Cmd.HANG_UP, ''];
+          return [Cmd.ECHO, `${player}-${i}`];
         }),
       );
     }
     const loud = await RawClient.connect(gw.tcpPort);
     clients.push(loud);
     expect((await loud.login('loud')).status).toBe(0);
-    work.push(run(loud, until, 25, (i) => [10, `loud-${i}`]));
+    work.push(run(loud, until, 25, (i) => [Cmd.ECHO, `loud-${i}`]));
     const anonymous = await RawClient.connect(gw.tcpPort);
     clients.push(anonymous);
     work.push(run(anonymous, until, 500, () => [20, '']));

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -20,7 +21,7 @@ afterAll(async () => {
 });
 
 function frame(type: number, flags = 0, length?: number): Buffer {
-  const f = encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.from('x'));
+  const f = encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.from('x'));
   f[4] = type;
   f[5] = flags;
   if (length !== undefined) f.writeUInt32BE(length, 0);
@@ -31,7 +32,7 @@ function frame(type: number, flags = 0, length?: number): Buffer {
 async function expectKick(bytes: Buffer, status: number, name: string): Promise<void> {
   await backend.clear();
   const c = await RawClient.connect(gw.tcpPort);
-  c.writeRaw(Buffer.concat([bytes, encodeFrame(FrameType.REQUEST, 0, 10, 99, Buffer.from('after'))]));
+  c.writeRaw(Buffer.concat([bytes, encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 99, Buffer.from('after'))]));
   const kick = await c.nextOfType(FrameType.KICK);
   expect(kick.status).toBe(status);
   expect(json(kick)).toMatchObject({ error: name, message: expect.any(String) });
@@ -59,7 +60,9 @@ describe('protocol errors (SPEC §3) end in a KICK and forward nothing after', (
   it('frames before the bad one are still handled', async () => {
     await backend.clear();
     const c = await RawClient.connect(gw.tcpPort);
-    c.writeRaw(Buffer.concat([encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.from('first')), frame(9)]));
+    c.writeRaw(
+      Buffer.concat([encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.from('first')), frame(9)]),
+    );
     expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.PROTOCOL_ERROR);
     await c.waitClosed();
     // The first request was received whole and forwarded (its answer may be lost with the
@@ -86,7 +89,7 @@ describe('protocol errors (SPEC §3) end in a KICK and forward nothing after', (
         cut: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 8 })),
       })
       .map(({ type, flags, body, lengthDelta, cut }) => {
-        const f = encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.from(body));
+        const f = encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.from(body));
         f[4] = type;
         f[5] = flags;
         f.writeUInt32BE(Math.max(0, f.readUInt32BE(0) + lengthDelta), 0);
@@ -119,7 +122,7 @@ describe('protocol errors (SPEC §3) end in a KICK and forward nothing after', (
     );
     // The gateway still serves.
     const c = await RawClient.connect(gw.tcpPort);
-    expect((await c.request(10, 'alive')).body.toString()).toBe('alive');
+    expect((await c.request(Cmd.ECHO, 'alive')).body.toString()).toBe('alive');
     c.close();
   });
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import {
@@ -211,7 +212,7 @@ describe('POST /v1/broadcast and GET /v1/stats (own gateway, so the counts are e
     expect((await bound[0].nextOfType(FrameType.PUSH)).seq).toBe(1);
     const unbound = await RawClient.connect(own.tcpPort);
     const loggedOut = await loginAs(own, 'b4');
-    expect((await loggedOut.request(2)).status).toBe(0);
+    expect((await loggedOut.request(Cmd.LOGOUT)).status).toBe(0);
 
     const data = Buffer.from('hello everyone');
     const r = await api(own, 'POST', '/v1/broadcast', { cmd: 99, data: b64(data) });
@@ -257,7 +258,7 @@ describe('POST /v1/broadcast and GET /v1/stats (own gateway, so the counts are e
     await waitFor(() => own.gateway.sessions.size === 0, 3_000, 'every session closed');
     await api(own, 'POST', '/v1/push', { players: ['b1', 'b2'], cmd: 1 });
     const c = await RawClient.connect(own.tcpPort);
-    const slow = c.request(900, '400');
+    const slow = c.request(Cmd.SLEEP, '400');
     await sleep(100);
     const stats = (await api(own, 'GET', '/v1/stats')).body;
     expect(stats).toMatchObject({
@@ -340,7 +341,7 @@ describe('groups: POST /v1/groups/{g}/push, PUT/DELETE members, x-gateway-join/l
     const other = fresh('bystander');
     const c = await loginAs(gw, p);
     const bystander = await loginAs(gw, other);
-    expect((await c.request(13, `${g1}, ${g2}`)).status).toBe(0);
+    expect((await c.request(Cmd.JOIN, `${g1}, ${g2}`)).status).toBe(0);
     expect((await api(gw, 'POST', `/v1/groups/${g1}/push`, { cmd: 41 })).body).toEqual({ delivered: 1 });
     expect((await api(gw, 'POST', `/v1/groups/${g2}/push`, { cmd: 42 })).body).toEqual({ delivered: 1 });
     expect((await collect(c, 2)).map((f) => [f.cmd, f.seq])).toEqual([
@@ -352,7 +353,7 @@ describe('groups: POST /v1/groups/{g}/push, PUT/DELETE members, x-gateway-join/l
       members: 2,
     });
 
-    expect((await c.request(14, g1)).status).toBe(0);
+    expect((await c.request(Cmd.LEAVE, g1)).status).toBe(0);
     expect((await api(gw, 'POST', `/v1/groups/${g1}/push`, { cmd: 43 })).body).toEqual({ delivered: 1 });
     expect((await bystander.nextOfType(FrameType.PUSH)).cmd).toBe(43);
     expect((await api(gw, 'POST', `/v1/groups/${g2}/push`, { cmd: 44 })).body).toEqual({ delivered: 1 });
@@ -366,7 +367,7 @@ describe('groups: POST /v1/groups/{g}/push, PUT/DELETE members, x-gateway-join/l
     const g = fresh('anon-room');
     const c = await RawClient.connect(gw.tcpPort);
     // cmd 13 is not anonymous: refused before the backend, so no directive is applied.
-    expect((await c.request(13, g)).status).toBe(Status.NOT_AUTHENTICATED);
+    expect((await c.request(Cmd.JOIN, g)).status).toBe(Status.NOT_AUTHENTICATED);
     expect((await api(gw, 'POST', `/v1/groups/${g}/push`, { cmd: 1 })).body).toEqual({ delivered: 0 });
     c.close();
   });
@@ -442,7 +443,7 @@ describe('GET /v1/players/{id}', () => {
     const c = await loginAs(gw, p);
     const first = (await api(gw, 'GET', `/v1/players/${p}`)).body.lastActiveAt;
     await sleep(20);
-    await c.request(10, 'x');
+    await c.request(Cmd.ECHO, 'x');
     const second = (await api(gw, 'GET', `/v1/players/${p}`)).body.lastActiveAt;
     expect(Date.parse(second)).toBeGreaterThan(Date.parse(first));
     c.close();

@@ -68,7 +68,7 @@ describe('heartbeat (SPEC §7)', () => {
 
 describe('auth gate (SPEC §7)', () => {
   it('only auth.anonymousCmds pass before bind; others get NOT_AUTHENTICATED without a backend call', async () => {
-    const g = await setup({ auth: { required: true, anonymousCmds: [1] } });
+    const g = await setup({ auth: { required: true, anonymousCmds: [Cmd.LOGIN] } });
     const c = await RawClient.connect(g.tcpPort);
     await backend!.clear();
     const r = await c.request(Cmd.ECHO, 'x');
@@ -88,7 +88,7 @@ describe('auth gate (SPEC §7)', () => {
   });
 
   it('kicks AUTH_TIMEOUT when not bound within auth.timeoutMs, but not a bound session', async () => {
-    const g = await setup({ auth: { required: true, anonymousCmds: [1], timeoutMs: 300 } });
+    const g = await setup({ auth: { required: true, anonymousCmds: [Cmd.LOGIN], timeoutMs: 300 } });
     const anon = await RawClient.connect(g.tcpPort);
     const bound = await RawClient.connect(g.tcpPort);
     await bound.login('carol');
@@ -100,15 +100,15 @@ describe('auth gate (SPEC §7)', () => {
   });
 
   it('logout (x-gateway-unbind) returns the session to connected and the gate closes again', async () => {
-    const g = await setup({ auth: { required: true, anonymousCmds: [1] } });
+    const g = await setup({ auth: { required: true, anonymousCmds: [Cmd.LOGIN] } });
     const c = await RawClient.connect(g.tcpPort);
     await c.login('dave');
     expect(g.gateway.sessions.authed).toBe(1);
-    expect((await c.request(2)).status).toBe(0);
+    expect((await c.request(Cmd.LOGOUT)).status).toBe(0);
     await waitFor(() => g.gateway.sessions.authed === 0, 3_000, 'the session back to connected');
     expect(g.gateway.sessions.authed).toBe(0);
     expect(g.gateway.sessions.connected).toBe(1);
-    expect((await c.request(10)).status).toBe(Status.NOT_AUTHENTICATED);
+    expect((await c.request(Cmd.ECHO)).status).toBe(Status.NOT_AUTHENTICATED);
     c.close();
   });
 
@@ -134,7 +134,7 @@ describe('limits', () => {
     const g = await setup({ limits: { maxInFlightPerSession: 2 } });
     const c = await RawClient.connect(g.tcpPort);
     await backend!.clear();
-    for (let seq = 1; seq <= 3; seq++) c.send(FrameType.REQUEST, 900, seq, '300');
+    for (let seq = 1; seq <= 3; seq++) c.send(FrameType.REQUEST, Cmd.SLEEP, seq, '300');
     const refused = await c.nextOfType(FrameType.RESPONSE);
     expect(refused).toMatchObject({ seq: 3, status: Status.TOO_MANY_IN_FLIGHT });
     const others = [await c.nextOfType(FrameType.RESPONSE), await c.nextOfType(FrameType.RESPONSE)];
@@ -147,7 +147,7 @@ describe('limits', () => {
     const g = await setup({ limits: { requestsPerSecond: 5, requestBurst: 3 } });
     const c = await RawClient.connect(g.tcpPort);
     await backend!.clear();
-    for (let seq = 1; seq <= 5; seq++) c.send(FrameType.REQUEST, 10, seq);
+    for (let seq = 1; seq <= 5; seq++) c.send(FrameType.REQUEST, Cmd.ECHO, seq);
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await c.nextOfType(FrameType.RESPONSE)).status);
     expect(statuses.filter((s) => s === 0).length).toBe(3);
@@ -155,12 +155,12 @@ describe('limits', () => {
     expect((await backend!.requests()).length).toBe(3);
     // Tokens come back at 5/s.
     await sleep(450);
-    expect((await c.request(10)).status).toBe(0);
+    expect((await c.request(Cmd.ECHO)).status).toBe(0);
     c.close();
   });
 
   it('ROUTE_NOT_FOUND for a cmd no route covers', async () => {
-    const g = await setup({ routes: [{ cmds: [1, 10], target: 'game' }] });
+    const g = await setup({ routes: [{ cmds: [Cmd.LOGIN, Cmd.ECHO], target: 'game' }] });
     const c = await RawClient.connect(g.tcpPort);
     const r = await c.request(Cmd.SLEEP, '1');
     expect(r.status).toBe(Status.ROUTE_NOT_FOUND);
@@ -186,7 +186,7 @@ describe('limits', () => {
     const g = await setup({ limits: { maxWriteBufferBytes: 64 * 1024, maxResponseBytes: 1024 * 1024 } });
     const c = await RawClient.connect(g.tcpPort);
     c.socket.pause(); // never read
-    for (let seq = 1; seq <= 40; seq++) c.send(FrameType.REQUEST, 901, seq, String(100_000));
+    for (let seq = 1; seq <= 40; seq++) c.send(FrameType.REQUEST, Cmd.SIZED, seq, String(100_000));
     const deadline = Date.now() + 10_000;
     while (g.gateway.metrics.kicks.total({ reason: 'slow_consumer' }) === 0 && Date.now() < deadline) {
       await sleep(50);
@@ -201,7 +201,7 @@ describe('graceful shutdown (SPEC §10)', () => {
     const g = await setup({ shutdown: { drainMs: 5_000 } });
     expect((await fetch(`${g.apiUrl}/readyz`)).status).toBe(200);
     const c = await RawClient.connect(g.tcpPort);
-    c.send(FrameType.REQUEST, 900, 1, '500');
+    c.send(FrameType.REQUEST, Cmd.SLEEP, 1, '500');
     await sleep(50);
     const stopping = g.gateway.stop();
     await sleep(50);
@@ -235,7 +235,7 @@ describe('graceful shutdown (SPEC §10)', () => {
       targets: { game: { url: `${url}/rpc/{cmd}`, timeoutMs: 5_000 } },
     }));
     const c = await RawClient.connect(g.tcpPort);
-    c.send(FrameType.REQUEST, 900, 1, '3000');
+    c.send(FrameType.REQUEST, Cmd.SLEEP, 1, '3000');
     await sleep(50);
     const t0 = Date.now();
     await g.gateway.stop();

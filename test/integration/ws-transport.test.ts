@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import { WsTransport } from '../../src/transport/ws-transport.js';
+import { Cmd } from '../support/cmds.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, type RawClient } from '../support/raw-client.js';
 import {
@@ -66,8 +67,8 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
   it('forwards a REQUEST with the SPEC headers and relays the body with status 0', async () => {
     const c = await openRaw(gw, kind);
     const body = Buffer.from([0, 1, 2, 255]);
-    const r = await c.request(10, body);
-    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: 10, seq: 1 });
+    const r = await c.request(Cmd.ECHO, body);
+    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: Cmd.ECHO, seq: 1 });
     expect(r.body.equals(body)).toBe(true);
     const [seen] = await backend.requests();
     expect(seen.headers).toMatchObject({
@@ -81,8 +82,8 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
 
   it('relays an application status from x-gateway-status, and backend errors as statuses', async () => {
     const c = await openRaw(gw, kind);
-    expect((await c.request(11, '4321')).status).toBe(4321);
-    const r = await c.request(503);
+    expect((await c.request(Cmd.ECHO_STATUS, '4321')).status).toBe(4321);
+    const r = await c.request(Cmd.HTTP_503);
     expect(r.status).toBe(Status.BACKEND_ERROR);
     expect(json(r)).toMatchObject({ error: 'BACKEND_ERROR', httpStatus: 503 });
     c.close();
@@ -97,8 +98,8 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
 
   it('forwards NOTIFY without answering it', async () => {
     const c = await openRaw(gw, kind);
-    c.send(FrameType.NOTIFY, 10, 77, 'n');
-    expect((await c.request(10, 'after')).body.toString()).toBe('after');
+    c.send(FrameType.NOTIFY, Cmd.ECHO, 77, 'n');
+    expect((await c.request(Cmd.ECHO, 'after')).body.toString()).toBe('after');
     expect(c.frames).toEqual([]);
     const seen = await backend.requests();
     expect(seen.find((s) => s.headers['x-gateway-kind'] === 'notify')?.headers['x-gateway-seq']).toBe('77');
@@ -107,8 +108,8 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
 
   it('handles pipelined requests concurrently, matched by seq', async () => {
     const c = await openRaw(gw, kind);
-    c.send(FrameType.REQUEST, 900, 1, '300');
-    c.send(FrameType.REQUEST, 10, 2, 'fast');
+    c.send(FrameType.REQUEST, Cmd.SLEEP, 1, '300');
+    c.send(FrameType.REQUEST, Cmd.ECHO, 2, 'fast');
     expect((await c.nextOfType(FrameType.RESPONSE)).seq).toBe(2);
     expect((await c.nextOfType(FrameType.RESPONSE)).seq).toBe(1);
     c.close();
@@ -125,7 +126,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
 
   it('relays a large backend body whole', async () => {
     const c = await openRaw(gw, kind);
-    const r = await c.request(901, String(200_000));
+    const r = await c.request(Cmd.SIZED, String(200_000));
     expect(r.body.length).toBe(200_000);
     if (c instanceof RawWsClient) expect(c.messageSizes).toContain(200_016);
     c.close();
@@ -171,7 +172,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
 
   it('x-gateway-close sends the RESPONSE, then KICK KICKED, then closes', async () => {
     const c = await openRaw(gw, kind);
-    expect((await c.request(12, 'last')).body.toString()).toBe('last');
+    expect((await c.request(Cmd.ECHO_CLOSE, 'last')).body.toString()).toBe('last');
     expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.KICKED);
     await c.waitClosed();
   });
@@ -206,7 +207,7 @@ describe.each(TRANSPORTS)('%s: SPEC §3 protocol and forwarding', (kind) => {
   it('forwards nothing after a protocol error', async () => {
     const c = await openRaw(gw, kind);
     c.writeRaw(rawHeader(12, FrameType.REQUEST, 4));
-    c.send(FrameType.REQUEST, 10, 2, 'never');
+    c.send(FrameType.REQUEST, Cmd.ECHO, 2, 'never');
     expect((await c.nextOfType(FrameType.KICK)).status).toBe(Status.PROTOCOL_ERROR);
     await c.waitClosed();
     expect(await backend.requests()).toEqual([]);
@@ -252,8 +253,8 @@ describe('ws: one frame per binary message', () => {
 
   it('two frames in one message → KICK BAD_FRAME, and neither is forwarded', async () => {
     const c = await RawWsClient.connect(gw.wsPort);
-    const a = encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.from('a'));
-    const b = encodeFrame(FrameType.REQUEST, 0, 10, 2, Buffer.from('b'));
+    const a = encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.from('a'));
+    const b = encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 2, Buffer.from('b'));
     c.writeRaw(Buffer.concat([a, b]));
     const kick = await c.nextOfType(FrameType.KICK);
     expect(kick.status).toBe(Status.BAD_FRAME);
@@ -264,7 +265,7 @@ describe('ws: one frame per binary message', () => {
 
   it('part of a frame in a message → KICK BAD_FRAME', async () => {
     const c = await RawWsClient.connect(gw.wsPort);
-    c.writeRaw(encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.from('abcdef')).subarray(0, 19));
+    c.writeRaw(encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.from('abcdef')).subarray(0, 19));
     const kick = await c.nextOfType(FrameType.KICK);
     expect(kick.status).toBe(Status.BAD_FRAME);
     expect(json(kick).message).toMatch(/part of a frame/);
@@ -284,7 +285,7 @@ describe('ws: one frame per binary message', () => {
   it('accepts a frame of exactly limits.maxFrameBytes', async () => {
     const c = await RawWsClient.connect(gw.wsPort);
     const body = Buffer.alloc(65_536 - 12, 1);
-    const r = await c.request(10, body);
+    const r = await c.request(Cmd.ECHO, body);
     expect(r.status).toBe(0);
     expect(r.body.length).toBe(body.length);
     c.close();
@@ -292,7 +293,7 @@ describe('ws: one frame per binary message', () => {
 
   it('a message over limits.maxFrameBytes + 4 is refused by the WebSocket layer (close 1009)', async () => {
     const c = await RawWsClient.connect(gw.wsPort);
-    c.writeRaw(encodeFrame(FrameType.REQUEST, 0, 10, 1, Buffer.alloc(65_536)));
+    c.writeRaw(encodeFrame(FrameType.REQUEST, 0, Cmd.ECHO, 1, Buffer.alloc(65_536)));
     await c.waitClosed();
     expect(c.closeCode).toBe(1009);
     expect(await backend.requests()).toEqual([]);
@@ -300,7 +301,7 @@ describe('ws: one frame per binary message', () => {
 
   it('accepts any path', async () => {
     const c = await RawWsClient.connect(gw.wsPort, '/some/deep/path?token=x');
-    expect((await c.request(10, 'ok')).body.toString()).toBe('ok');
+    expect((await c.request(Cmd.ECHO, 'ok')).body.toString()).toBe('ok');
     c.close();
   });
 

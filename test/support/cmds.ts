@@ -13,6 +13,14 @@ export const Cmd = {
   JOIN: 13,
   /** leave the groups named in the body (x-gateway-leave). */
   LEAVE: 14,
+  /** HTTP_<n>: answer HTTP status n (any cmd 400–599 does; these are the ones tests use). */
+  HTTP_401: 401,
+  HTTP_403: 403,
+  HTTP_404: 404,
+  HTTP_418: 418,
+  HTTP_500: 500,
+  HTTP_502: 502,
+  HTTP_503: 503,
   /** sleep the number of ms in the body, then echo. */
   SLEEP: 900,
   /** answer a body of N bytes (N in the body). */

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { GatewayConfigInput } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
+import { Cmd } from './cmds.js';
 
 /** Log lines of an in-process gateway, kept for assertions. */
 export class LogCapture extends Writable {
@@ -32,7 +33,22 @@ export async function startGateway(
     routes: backendUrl ? [{ cmds: '1-999999', target: 'game' }] : [],
     auth: {
       required: true,
-      anonymousCmds: [1, 10, 11, 12, 900, 901, 902, 401, 403, 404, 418, 500, 502, 503],
+      anonymousCmds: [
+        Cmd.LOGIN,
+        Cmd.ECHO,
+        Cmd.ECHO_STATUS,
+        Cmd.ECHO_CLOSE,
+        Cmd.SLEEP,
+        Cmd.SIZED,
+        Cmd.HANG_UP,
+        Cmd.HTTP_401,
+        Cmd.HTTP_403,
+        Cmd.HTTP_404,
+        Cmd.HTTP_418,
+        Cmd.HTTP_500,
+        Cmd.HTTP_502,
+        Cmd.HTTP_503,
+      ],
     },
   };
   const config = { ...base, ...overrides } as GatewayConfigInput;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Cmd } from './cmds.js';
 import { freePort } from './redis-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,7 +52,7 @@ export class GatewayProcess {
       },
       targets: { game: { url: `${options.backendUrl}/rpc/{cmd}`, timeoutMs: 2_000 } },
       routes: [{ cmds: '1-999999', target: 'game' }],
-      auth: { required: true, anonymousCmds: [1, 10] },
+      auth: { required: true, anonymousCmds: [Cmd.LOGIN, Cmd.ECHO] },
       players: { retainMs: 60_000 },
       cluster: {
         engine: 'redis',

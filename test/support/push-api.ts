@@ -5,6 +5,7 @@
 import { expect } from 'vitest';
 import type { Frame } from '../../src/protocol/frame.js';
 import { FrameType } from '../../src/protocol/frame.js';
+import { Cmd } from './cmds.js';
 import type { Running } from './gateway-fixture.js';
 import { RawClient } from './raw-client.js';
 import { sleep, waitFor } from './wait.js';
@@ -74,11 +75,11 @@ export async function collect(c: RawClient, n: number, timeoutMs = 3_000): Promi
 }
 
 /**
- * Proves a client got nothing since the last check: an echo round trip (cmd 10) comes
+ * Proves a client got nothing since the last check: an echo round trip (Cmd.ECHO) comes
  * back with no frame before it. Anything the gateway wrote earlier would arrive first.
  */
 export async function expectNothingReceived(c: RawClient): Promise<void> {
-  const r = await c.request(10, 'sentinel');
+  const r = await c.request(Cmd.ECHO, 'sentinel');
   expect(r.type).toBe(FrameType.RESPONSE);
   expect(c.frames).toEqual([]);
 }

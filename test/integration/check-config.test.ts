@@ -94,7 +94,7 @@ describe('check-config', () => {
     );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(
-      /^ {2}7000, 7010-7021, 7030, 7040-7042 +plugin local +answered in the gateway$/m,
+      /^ {2}7000, 7010-7021, 7030, 7040-7043 +plugin local +answered in the gateway$/m,
     );
     expect(r.stderr).toMatch(/plugins\.0 +local \(.*local\.ts\)/);
     expect(r.warnings).toEqual([]);

@@ -14,6 +14,8 @@ import { createLogger } from '../../src/logger.js';
 import { PluginError } from '../../src/plugins/plugin-error.js';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
+import { PluginCmd } from '../fixtures/plugins/cmds.js';
+import { Cmd } from '../support/cmds.js';
 import { LogCapture, type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
 import { json, RawClient } from '../support/raw-client.js';
@@ -36,7 +38,10 @@ function gatewayWith(
 ): Promise<Running> {
   const { routes = [], ...rest } = extra;
   return startGateway(backend.url, {
-    auth: { required: true, anonymousCmds: [1, 10, 7000, 7010, 7012] },
+    auth: {
+      required: true,
+      anonymousCmds: [Cmd.LOGIN, Cmd.ECHO, PluginCmd.HELLO, PluginCmd.RANGE_FIRST, PluginCmd.RANGE_FIRST + 2],
+    },
     plugins,
     ...rest,
     routes: [{ cmds: '1-999', target: 'game' }, ...routes],
@@ -62,8 +67,8 @@ describe('local handlers', () => {
 
   it('answers a cmd in the gateway: no backend, no route needed', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    const r = await c.request(7000, 'hi');
-    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: 7000, seq: 1 });
+    const r = await c.request(PluginCmd.HELLO, 'hi');
+    expect(r).toMatchObject({ type: FrameType.RESPONSE, status: 0, cmd: PluginCmd.HELLO, seq: 1 });
     expect(r.body.toString()).toBe('hello anonymous: hi #1');
     expect(await backend.requests()).toEqual([]);
     c.close();
@@ -71,21 +76,21 @@ describe('local handlers', () => {
 
   it('keeps the auth gate for handled cmds that are not anonymous', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    expect((await c.request(7030)).status).toBe(Status.NOT_AUTHENTICATED);
+    expect((await c.request(PluginCmd.COUNT)).status).toBe(Status.NOT_AUTHENTICATED);
     await c.login('alice-gate');
-    expect((await c.request(7030)).body.toString()).toBe('1');
+    expect((await c.request(PluginCmd.COUNT)).body.toString()).toBe('1');
     c.close();
   });
 
   it('gives each session its own state', async () => {
     const a = await connectAs(gw, 'state-a');
     const b = await connectAs(gw, 'state-b');
-    expect((await a.request(7030)).body.toString()).toBe('1');
-    expect((await a.request(7030)).body.toString()).toBe('2');
-    expect((await b.request(7030)).body.toString()).toBe('1');
+    expect((await a.request(PluginCmd.COUNT)).body.toString()).toBe('1');
+    expect((await a.request(PluginCmd.COUNT)).body.toString()).toBe('2');
+    expect((await b.request(PluginCmd.COUNT)).body.toString()).toBe('1');
     // A NOTIFY runs the handler too, but is never answered.
-    a.send(FrameType.NOTIFY, 7030, 99);
-    expect((await a.request(7030)).body.toString()).toBe('4');
+    a.send(FrameType.NOTIFY, PluginCmd.COUNT, 99);
+    expect((await a.request(PluginCmd.COUNT)).body.toString()).toBe('4');
     expect(a.frames.filter((f) => f.type === FrameType.RESPONSE)).toEqual([]);
     a.close();
     b.close();
@@ -93,7 +98,7 @@ describe('local handlers', () => {
 
   it('handles ranges and async handlers, with application statuses and byte bodies', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    const r = await c.request(7012);
+    const r = await c.request(PluginCmd.RANGE_FIRST + 2);
     expect(r.status).toBe(1002);
     expect([...r.body]).toEqual([1, 2, 3]);
     c.close();
@@ -101,10 +106,10 @@ describe('local handlers', () => {
 
   it('answers a gateway status as the SPEC error body; nothing returned is an empty OK', async () => {
     const c = await connectAs(gw, 'statuses');
-    const r = await c.request(7020);
+    const r = await c.request(PluginCmd.REJECT);
     expect(r.status).toBe(Status.BACKEND_REJECTED);
     expect(json(r)).toEqual({ error: 'BACKEND_REJECTED', message: 'not today' });
-    const empty = await c.request(7021);
+    const empty = await c.request(PluginCmd.EMPTY);
     expect(empty.status).toBe(0);
     expect(empty.body.length).toBe(0);
     c.close();
@@ -113,26 +118,26 @@ describe('local handlers', () => {
   it('pushes to players and groups; onBind runs at login', async () => {
     const alice = await connectAs(gw, 'push-alice');
     expect((await alice.nextOfType(FrameType.PUSH)).body.toString()).toBe('welcome push-alice');
-    const r = await alice.request(7040);
+    const r = await alice.request(PluginCmd.PUSH_SELF);
     expect(r.body.toString()).toBe('delivered');
     const push = await alice.nextOfType(FrameType.PUSH);
     expect(push).toMatchObject({ cmd: 55, seq: 2 });
     expect(push.body.toString()).toBe('pushed by local');
 
     const bob = await connectAs(gw, 'push-bob');
-    await alice.request(7041);
-    expect((await bob.request(7041)).body.toString()).toBe('2');
+    await alice.request(PluginCmd.JOIN_ROOM);
+    expect((await bob.request(PluginCmd.JOIN_ROOM)).body.toString()).toBe('2');
     expect((await alice.next((f) => f.cmd === 56 && f.body.includes('push-bob'))).type).toBe(FrameType.PUSH);
     expect((await bob.next((f) => f.cmd === 56)).body.toString()).toBe('room hello from push-bob');
-    await alice.request(7042);
-    await bob.request(7042);
+    await alice.request(PluginCmd.LEAVE_ROOM);
+    await bob.request(PluginCmd.LEAVE_ROOM);
     alice.close();
     bob.close();
   });
 
   it('refuses player ids and group names the API could not address, with a TypeError naming each', async () => {
     const alice = await connectAs(gw, 'names-alice');
-    const errors = JSON.parse((await alice.request(7043)).body.toString()) as string[];
+    const errors = JSON.parse((await alice.request(PluginCmd.BAD_NAMES)).body.toString()) as string[];
     expect(errors).toEqual([
       expect.stringMatching(/^player id "p{300}": player ids are at most 256 characters$/),
       'player id "a,b": player ids must not contain commas',
@@ -141,7 +146,7 @@ describe('local handlers', () => {
       'player id "tab\\there": player ids must not contain control characters',
     ]);
     // Nothing of the refused list push was applied: the next cmd-55 push alice gets is 7040's.
-    await alice.request(7040);
+    await alice.request(PluginCmd.PUSH_SELF);
     expect((await alice.next((f) => f.cmd === 55)).body.toString()).toBe('pushed by local');
     alice.close();
   });
@@ -157,7 +162,7 @@ describe('local handlers', () => {
 
   it('counts local requests with route_target = the plugin name, and serves plugin metrics', async () => {
     const c = await RawClient.connect(gw.tcpPort);
-    await c.request(7000, 'm');
+    await c.request(PluginCmd.HELLO, 'm');
     c.close();
     const text = await (await fetch(`${gw.apiUrl}/metrics`)).text();
     expect(text).toMatch(/gateway_local_calls_total\{cmd="7000"\} [1-9]/);
@@ -191,13 +196,13 @@ describe('hooks', () => {
   afterAll(() => gw.gateway.stop());
 
   async function trace(c: RawClient): Promise<string[]> {
-    return JSON.parse((await c.request(7900)).body.toString());
+    return JSON.parse((await c.request(PluginCmd.TRACE)).body.toString());
   }
 
   it('runs hooks in registration order: plugins in config order, hooks in addHook order, async awaited', async () => {
     const c = await connectAs(gw, 'order');
     await trace(c);
-    const r = await c.request(10, 'echo');
+    const r = await c.request(Cmd.ECHO, 'echo');
     expect(r.body.toString()).toBe('echo');
     expect(await trace(c)).toEqual([
       'first:req1:10',
@@ -264,21 +269,21 @@ describe('a plugin that throws', () => {
   let gw: Running;
   beforeAll(async () => {
     gw = await gatewayWith([{ module: fixture('thrower') }, { module: fixture('local') }], {
-      routes: [{ cmds: 7120, target: 'game' }],
+      routes: [{ cmds: PluginCmd.ON_RESPONSE_THROWS, target: 'game' }],
     });
   });
   afterAll(() => gw.gateway.stop());
 
   it.each([
-    [7100, 'handler exploded'],
-    [7101, 'handler rejected'],
-    [7102, 'returned a string'],
-    [7103, 'status 7 is neither'],
-    [7104, 'may only be called during setup'],
-    [7110, 'onRequest exploded'],
-    [7111, 'set ctx.target to "nope"'],
-    [7112, 'onRequest rejected'],
-    [7120, 'onResponse exploded'],
+    [PluginCmd.HANDLER_THROWS, 'handler exploded'],
+    [PluginCmd.HANDLER_REJECTS, 'handler rejected'],
+    [PluginCmd.HANDLER_RETURNS_STRING, 'returned a string'],
+    [PluginCmd.HANDLER_BAD_STATUS, 'status 7 is neither'],
+    [PluginCmd.HANDLE_AFTER_SETUP, 'may only be called during setup'],
+    [PluginCmd.ON_REQUEST_THROWS, 'onRequest exploded'],
+    [PluginCmd.ON_REQUEST_BAD_TARGET, 'set ctx.target to "nope"'],
+    [PluginCmd.ON_REQUEST_REJECTS, 'onRequest rejected'],
+    [PluginCmd.ON_RESPONSE_THROWS, 'onResponse exploded'],
   ])(
     'cmd %i → INTERNAL, logged with the request id, counted; the session keeps working',
     async (cmd, why) => {
@@ -296,7 +301,7 @@ describe('a plugin that throws', () => {
       expect(String(line?.err)).toContain(why);
       expect(gw.gateway.metrics.requests.total({ cmd: String(cmd), result: 'error' })).toBe(1);
       // Same session, next request: served.
-      expect((await c.request(7000, 'still here')).body.toString()).toMatch(/still here/);
+      expect((await c.request(PluginCmd.HELLO, 'still here')).body.toString()).toMatch(/still here/);
       c.close();
     },
   );
@@ -304,7 +309,7 @@ describe('a plugin that throws', () => {
   it('a failing onResponse hides the answer but the backend was called, and its directives are not applied', async () => {
     const c = await connectAs(gw, 'directives');
     await backend.clear();
-    expect((await c.request(7120)).status).toBe(Status.INTERNAL);
+    expect((await c.request(PluginCmd.ON_RESPONSE_THROWS)).status).toBe(Status.INTERNAL);
     expect((await backend.requests()).map((s) => s.url)).toEqual(['/rpc/7120']);
     c.close();
   });
@@ -328,10 +333,10 @@ describe('a plugin that throws', () => {
     const a = await connectAs(gw, 'bystander-a');
     const b = await connectAs(gw, 'bystander-b');
     const results = await Promise.all([
-      a.request(7100),
-      b.request(10, 'fine'),
-      a.request(7101),
-      b.request(7000),
+      a.request(PluginCmd.HANDLER_THROWS),
+      b.request(Cmd.ECHO, 'fine'),
+      a.request(PluginCmd.HANDLER_REJECTS),
+      b.request(PluginCmd.HELLO),
     ]);
     expect(results.map((r) => r.status)).toEqual([Status.INTERNAL, 0, Status.INTERNAL, 0]);
     expect(results[1].body.toString()).toBe('fine');

@@ -265,6 +265,39 @@ describe('hooks', () => {
   });
 });
 
+describe('ResponseContext.directives', () => {
+  let gw: Running;
+  beforeAll(async () => {
+    gw = await gatewayWith([{ module: fixture('directives-probe') }], {
+      auth: {
+        required: true,
+        anonymousCmds: [Cmd.ECHO, Cmd.JOIN, Cmd.HTTP_502, Cmd.SLEEP, PluginCmd.DIRECTIVES],
+      },
+    });
+  });
+  afterAll(() => gw.gateway.stop());
+
+  const none = { status: null, bind: null, unbind: null, join: null, leave: null, close: null, extra: {} };
+  async function seen(c: RawClient, cmd: number, body = ''): Promise<unknown> {
+    await c.request(cmd, body, 5_000);
+    return JSON.parse((await c.request(PluginCmd.DIRECTIVES)).body.toString());
+  }
+
+  it('is always an object with extra {}: a plain answer, an error answer, no answer at all', async () => {
+    const c = await RawClient.connect(gw.tcpPort);
+    expect(await seen(c, Cmd.ECHO, 'plain')).toEqual({ directives: none, extraIsObject: true, map: null });
+    expect(await seen(c, Cmd.HTTP_502)).toEqual({ directives: none, extraIsObject: true, map: null });
+    // The backend's timeout is 1 s: no answer, no headers.
+    expect(await seen(c, Cmd.SLEEP, '1500')).toEqual({ directives: none, extraIsObject: true, map: null });
+    expect(await seen(c, Cmd.JOIN, 'g1')).toEqual({
+      directives: { ...none, join: 'g1' },
+      extraIsObject: true,
+      map: null,
+    });
+    c.close();
+  });
+});
+
 describe('a plugin that throws', () => {
   let gw: Running;
   beforeAll(async () => {

@@ -209,6 +209,7 @@ describe('load tool command line', () => {
     expect(r.stdout).toMatch(/target {5}tcp:\/\/127\.0\.0\.1:1/);
     expect(r.stdout).toMatch(/connect failed 2: ECONNREFUSED 2/);
     expect(r.stdout).toMatch(/hint: ECONNREFUSED: nothing listens at tcp:\/\/127\.0\.0\.1:1/);
+    expect(r.stdout).toMatch(/pace {7}none: no session came up/);
     expect(r.stderr).toMatch(/no session could be opened and logged in/);
   });
 

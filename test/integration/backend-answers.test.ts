@@ -28,6 +28,8 @@ const Cmd = {
   STREAMED: 31,
   /** an answer whose headers are over 16 KiB. */
   HUGE_HEADER: 32,
+  /** answers the port the gateway's pool connection comes from. */
+  PEER: 33,
 } as const;
 
 /**
@@ -90,6 +92,9 @@ class Backend {
         more();
         return;
       }
+      case Cmd.PEER:
+        res.end(Buffer.from(String(req.socket.remotePort)));
+        return;
       case Cmd.HUGE_HEADER:
         res.setHeader('x-gateway-join', Array.from({ length: 10_000 }, (_, i) => `g${i}`).join(','));
         res.end('too much');
@@ -119,7 +124,7 @@ afterAll(async () => {
 
 const anonymous = {
   required: true,
-  anonymousCmds: [Cmd.LOGIN, Cmd.ECHO, Cmd.SIZED, Cmd.STREAMED, Cmd.HUGE_HEADER],
+  anonymousCmds: [Cmd.LOGIN, Cmd.ECHO, Cmd.SIZED, Cmd.STREAMED, Cmd.HUGE_HEADER, Cmd.PEER],
 };
 
 describe('answers the gateway does not take whole', () => {
@@ -153,6 +158,19 @@ describe('answers the gateway does not take whole', () => {
     },
   );
 
+  it('the pool connection an answer over the limit came on is discarded, not reused', async () => {
+    const c = await RawClient.connect(gw.tcpPort);
+    const peer = async () => (await c.request(Cmd.PEER, '')).body.toString();
+    const first = await peer();
+    // One request at a time: the pool keeps using the one connection it has.
+    expect(await peer()).toBe(first);
+    expect((await c.request(Cmd.STREAMED, String(3 * 1024 * 1024))).status).toBe(Status.BACKEND_ERROR);
+    const after = await peer();
+    expect(after).not.toBe(first);
+    expect(await peer()).toBe(after);
+    c.close();
+  });
+
   it('eight pipelined 50 MB answers on one session keep memory bounded', async () => {
     const c = await RawClient.connect(gw.tcpPort);
     const rssBefore = process.memoryUsage().rss;
@@ -164,7 +182,9 @@ describe('answers the gateway does not take whole', () => {
       Array.from({ length: 8 }, () => c.request(Cmd.STREAMED, String(50 * 1024 * 1024), 10_000)),
     );
     clearInterval(sampler);
-    console.log(`8 pipelined 50 MB answers: RSS +${((peak - rssBefore) / 1024 / 1024).toFixed(1)} MiB at peak`);
+    console.log(
+      `8 pipelined 50 MB answers: RSS +${((peak - rssBefore) / 1024 / 1024).toFixed(1)} MiB at peak`,
+    );
     expect(answers.map((a) => a.status)).toEqual(Array(8).fill(Status.BACKEND_ERROR));
     // Each answer is cut off after limits.maxResponseBytes (1 MiB): nowhere near 8 × 50 MB.
     expect(peak - rssBefore).toBeLessThan(150 * 1024 * 1024);

@@ -75,9 +75,13 @@ export class Session implements Flushable {
     return this.boundPlayer;
   }
 
-  /** True once a KICK was sent or the connection closed: nothing more is read or written. */
+  /**
+   * True once a KICK was sent, the connection closed, or the peer closed its side (a
+   * write would be lost): nothing more is read or written, and pushes for its player
+   * are treated as for an offline one.
+   */
   get closing(): boolean {
-    return this.isClosing;
+    return this.isClosing || !this.connection.writable;
   }
 
   /** For the SessionManager only: the state transition and the player it names. */

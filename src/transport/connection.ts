@@ -8,6 +8,12 @@ export interface Connection {
   /** Bytes accepted by write() and not yet handed to the kernel. */
   readonly bufferedBytes: number;
   /**
+   * False once nothing more written would reach the peer: it closed its side (a TCP FIN,
+   * a WebSocket close frame: the connection then ends once what is queued is sent), or
+   * end() / destroy() was called. What was queued before still goes out.
+   */
+  readonly writable: boolean;
+  /**
    * Queues bytes of the frame being written: a whole frame, or its header then its body
    * in two calls (a large body is not copied). On a stream transport frames go back to
    * back; the WebSocket connection sends the parts of one frame as one message.

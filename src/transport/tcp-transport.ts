@@ -16,6 +16,10 @@ class TcpConnection implements Connection {
   get bufferedBytes(): number {
     return this.socket.writableLength;
   }
+  /** A FIN from the peer ends this side too (allowHalfOpen is off): writes after it are lost. */
+  get writable(): boolean {
+    return this.socket.writable;
+  }
   write(frame: Buffer): void {
     this.socket.write(frame);
   }

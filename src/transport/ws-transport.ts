@@ -44,6 +44,10 @@ class WsConnection implements Connection {
   get bufferedBytes(): number {
     return this.ws.bufferedAmount;
   }
+  /** After the peer's close frame (or ours) ws drops what is sent: only an open socket takes more. */
+  get writable(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
 
   write(data: Buffer): void {
     let off = 0;

@@ -1,11 +1,13 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType } from '../../src/protocol/frame.js';
+import { encodeFrame, FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import { Cmd } from '../support/cmds.js';
 import { type Running, startGateway } from '../support/gateway-fixture.js';
 import { startBackend, type TestBackend } from '../support/processes.js';
+import { api, b64 } from '../support/push-api.js';
 import { json, RawClient } from '../support/raw-client.js';
+import { RawWsClient } from '../support/transports.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 let backend: TestBackend | null = null;
@@ -193,6 +195,71 @@ describe('limits', () => {
     }
     expect(g.gateway.metrics.kicks.total({ reason: 'slow_consumer' })).toBe(1);
     c.close();
+  });
+});
+
+describe('a client that half-closes (TCP FIN) while frames are still queued for it', () => {
+  it('a push after the FIN is cached and replayed at the next login, never answered delivered and lost', async () => {
+    // A write bound high enough to queue more than the kernel buffers hold without a SLOW_CONSUMER kick.
+    const g = await setup({ limits: { maxWriteBufferBytes: 64 * 1024 * 1024 } });
+    const c = await RawClient.connect(g.tcpPort);
+    expect((await c.login('fin-alice')).status).toBe(0);
+    c.socket.pause();
+    const big = b64(Buffer.alloc(64 * 1024, 0x61));
+    for (let i = 0; i < 100; i++) {
+      const r = await api(g, 'POST', '/v1/push', { players: ['fin-alice'], cmd: 7, data: big });
+      expect(r.body).toMatchObject({ delivered: 1 });
+    }
+    // Half-close: the gateway reads the FIN while 6.4 MB are still on their way to the client.
+    c.socket.end();
+    await sleep(300);
+    const after = await api(g, 'POST', '/v1/push', {
+      players: ['fin-alice'],
+      cmd: 8,
+      data: b64('after the FIN'),
+    });
+    expect(after.body).toMatchObject({ delivered: 0, cached: 1 });
+    c.socket.resume();
+    await c.waitClosed();
+    // Everything answered delivered arrived; the late one did not.
+    expect(c.frames.filter((f) => f.type === FrameType.PUSH && f.cmd === 7)).toHaveLength(100);
+    expect(c.frames.filter((f) => f.cmd === 8)).toEqual([]);
+    const again = await RawClient.connect(g.tcpPort);
+    expect((await again.login('fin-alice')).status).toBe(0);
+    const replayed = await again.nextOfType(FrameType.PUSH);
+    expect([replayed.cmd, replayed.seq, replayed.body.toString()]).toEqual([8, 101, 'after the FIN']);
+    again.close();
+  });
+});
+
+describe('a WebSocket client that sends its close frame while frames are still queued for it', () => {
+  it('a push after the close frame is cached, never answered delivered and lost', async () => {
+    const g = await setup({
+      listen: { tcp: '127.0.0.1:0', ws: '127.0.0.1:0', api: '127.0.0.1:0' },
+      limits: { maxWriteBufferBytes: 64 * 1024 * 1024 },
+    });
+    const c = await RawWsClient.connect(Number(g.gateway.addresses!.ws!.split(':').pop()));
+    c.writeRaw(encodeFrame(FrameType.REQUEST, 0, Cmd.LOGIN, 1, Buffer.from('ws-fin-bob')));
+    expect((await c.nextOfType(FrameType.RESPONSE)).status).toBe(0);
+    const socket = (c.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const big = b64(Buffer.alloc(64 * 1024, 0x61));
+    for (let i = 0; i < 100; i++) {
+      const r = await api(g, 'POST', '/v1/push', { players: ['ws-fin-bob'], cmd: 7, data: big });
+      expect(r.body).toMatchObject({ delivered: 1 });
+    }
+    c.ws.close(1000);
+    await sleep(300);
+    const after = await api(g, 'POST', '/v1/push', {
+      players: ['ws-fin-bob'],
+      cmd: 8,
+      data: b64('after close'),
+    });
+    expect(after.body).toMatchObject({ delivered: 0, cached: 1 });
+    socket.resume();
+    await c.waitClosed();
+    expect(c.frames.filter((f) => f.type === FrameType.PUSH && f.cmd === 7)).toHaveLength(100);
+    expect(c.frames.filter((f) => f.cmd === 8)).toEqual([]);
   });
 });
 

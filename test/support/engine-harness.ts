@@ -30,6 +30,9 @@ export class MemoryConnection implements Connection {
   readonly frames: Frame[] = [];
   closed = false;
   events: ConnectionEvents | null = null;
+  get writable(): boolean {
+    return !this.closed;
+  }
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024, (type, status, cmd, seq, body) => {
     this.frames.push({ type, flags: 0, status, cmd, seq, body: Buffer.from(body) });
   });

@@ -23,6 +23,17 @@ export interface Directives {
   extra: Record<string, string>;
 }
 
+/** Directives with nothing set: what an answer has before its first x-gateway-* header. */
+function emptyDirectives(): Directives {
+  return { status: null, bind: null, unbind: null, join: null, leave: null, close: null, extra: {} };
+}
+
+/** The directives of an answer without any x-gateway-* header (or of no answer): shared, frozen. */
+export const NO_DIRECTIVES: Readonly<Directives> = Object.freeze({
+  ...emptyDirectives(),
+  extra: Object.freeze({}) as Record<string, string>,
+});
+
 export type CallDone = (call: BackendCall) => void;
 
 const X_GATEWAY = 'x-gateway-';
@@ -91,15 +102,7 @@ export class BackendCall implements Dispatcher.DispatchHandler, DeadlineNode {
   }
 
   private directive(name: string, value: string): void {
-    this.directives ??= {
-      status: null,
-      bind: null,
-      unbind: null,
-      join: null,
-      leave: null,
-      close: null,
-      extra: {},
-    };
+    this.directives ??= emptyDirectives();
     const d = this.directives;
     switch (name) {
       case 'x-gateway-status':

@@ -1,18 +1,7 @@
-import type { Directives } from '../backend/backend-call.js';
+import { type Directives, NO_DIRECTIVES } from '../backend/backend-call.js';
 import type { ClientRequest } from '../request/client-request.js';
 import type { ResponseContext } from './plugin-context.js';
 import type { PluginRequest } from './plugin-request.js';
-
-/** What a hook sees when the answer carried no x-gateway-* header, or there was no answer. */
-const NO_DIRECTIVES: Readonly<Directives> = Object.freeze({
-  status: null,
-  bind: null,
-  unbind: null,
-  join: null,
-  leave: null,
-  close: null,
-  extra: Object.freeze({}) as Record<string, string>,
-});
 
 /** A forwarded request's answer as onResponse hooks see it, before the client does. */
 export class PluginResponse implements ResponseContext {

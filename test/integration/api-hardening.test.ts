@@ -54,6 +54,27 @@ function open(port: number, allowHalfOpen = false): Promise<Socket> {
   });
 }
 
+/**
+ * A push whose body (100 000 bytes announced) trickles in at 1 byte / 200 ms, with
+ * `headers` added; resolves with what the gateway answered once it closed, and when.
+ */
+async function trickledBody(headers: string, allowHalfOpen = false): Promise<{ text: string; ms: number }> {
+  const s = await open(apiPort, allowHalfOpen);
+  let text = '';
+  s.on('data', (d) => {
+    text += d.toString();
+  });
+  s.on('error', () => {});
+  const t0 = Date.now();
+  s.write(
+    `POST /v1/push HTTP/1.1\r\nhost: gw\r\n${headers}content-type: application/json\r\ncontent-length: 100000\r\n\r\n`,
+  );
+  const trickle = setInterval(() => s.writable && s.write('x'), 200);
+  await new Promise((resolve) => s.once('close', resolve));
+  clearInterval(trickle);
+  return { text, ms: Date.now() - t0 };
+}
+
 /** Writes `head`, collects the answer until the server closes or `ms` pass. */
 async function exchange(
   port: number,
@@ -276,23 +297,11 @@ describe('lingering close after a refusal (issue 12 item 1, issue 11 item 6)', (
   });
 
   it('an unauthenticated body trickled at 1 byte / 200 ms gets its 401 and is closed within lingerMs', async () => {
-    const s = await open(apiPort, true);
-    let text = '';
-    s.on('data', (d) => {
-      text += d.toString();
-    });
-    s.on('error', () => {});
-    const t0 = Date.now();
-    s.write(
-      'POST /v1/push HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n',
-    );
-    const trickle = setInterval(() => s.writable && s.write('x'), 200);
-    await new Promise((resolve) => s.once('close', resolve));
-    clearInterval(trickle);
-    expect(text).toMatch(/^HTTP\/1\.1 401/);
+    const r = await trickledBody('', true);
+    expect(r.text).toMatch(/^HTTP\/1\.1 401/);
     // lingerMs is 2 s by default: closed by the gateway then (before: kept open past 330 s).
-    expect(Date.now() - t0).toBeGreaterThan(1_500);
-    expect(Date.now() - t0).toBeLessThan(4_000);
+    expect(r.ms).toBeGreaterThan(1_500);
+    expect(r.ms).toBeLessThan(4_000);
   });
 });
 
@@ -310,23 +319,11 @@ describe('slow clients and the connection cap (issue 11 item 6)', () => {
   });
 
   it('an authenticated body trickled at 1 byte / 200 ms gets 408 after api.requestTimeoutMs', async () => {
-    const s = await open(apiPort);
-    let text = '';
-    s.on('data', (d) => {
-      text += d.toString();
-    });
-    s.on('error', () => {});
-    const t0 = Date.now();
-    s.write(
-      `POST /v1/push HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer ${TOKEN}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`,
-    );
-    const trickle = setInterval(() => s.writable && s.write('x'), 200);
-    await new Promise((resolve) => s.once('close', resolve));
-    clearInterval(trickle);
-    expect(text).toMatch(/^HTTP\/1\.1 408/);
+    const r = await trickledBody(`authorization: Bearer ${TOKEN}\r\n`);
+    expect(r.text).toMatch(/^HTTP\/1\.1 408/);
     // requestTimeoutMs is 3 s here, checked every 0.5 s: a valid token buys no more time.
-    expect(Date.now() - t0).toBeGreaterThan(2_500);
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r.ms).toBeGreaterThan(2_500);
+    expect(r.ms).toBeLessThan(5_000);
   });
 
   it('api.maxConnections caps API connections; game clients still get their HELLO', async () => {

@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { FrameCounter } from './lib.js';
 
 const SESSIONS = Number(process.env.SESSIONS ?? 10_000);
 const BROADCASTS = Number(process.env.BROADCASTS ?? 20);
@@ -176,34 +177,6 @@ function bareRole(): void {
 }
 
 // ---------------------------------------------------------------- role: clients
-
-/** Counts frames by reading headers only; bodies are skipped, never copied. */
-class FrameCounter {
-  private readonly header = Buffer.alloc(16);
-  private filled = 0;
-  private skip = 0;
-  constructor(private readonly onFrame: (type: number, status: number) => void) {}
-  push(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, chunk.length - off);
-        this.skip -= n;
-        off += n;
-        continue;
-      }
-      const n = Math.min(16 - this.filled, chunk.length - off);
-      chunk.copy(this.header, this.filled, off, off + n);
-      this.filled += n;
-      off += n;
-      if (this.filled === 16) {
-        this.filled = 0;
-        this.skip = this.header.readUInt32BE(0) - 12;
-        this.onFrame(this.header[4], this.header.readUInt16BE(6));
-      }
-    }
-  }
-}
 
 function clientsRole(): void {
   let sockets: Socket[] = [];

@@ -69,3 +69,31 @@ export function percentile(sorted: Float64Array | number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
+
+/** Counts frames by reading headers only; bodies are skipped, never copied. */
+export class FrameCounter {
+  private readonly header = Buffer.alloc(16);
+  private filled = 0;
+  private skip = 0;
+  constructor(private readonly onFrame: (type: number, status: number) => void) {}
+  push(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.length - off);
+        this.skip -= n;
+        off += n;
+        continue;
+      }
+      const n = Math.min(16 - this.filled, chunk.length - off);
+      chunk.copy(this.header, this.filled, off, off + n);
+      this.filled += n;
+      off += n;
+      if (this.filled === 16) {
+        this.filled = 0;
+        this.skip = this.header.readUInt32BE(0) - 12;
+        this.onFrame(this.header[4], this.header.readUInt16BE(6));
+      }
+    }
+  }
+}

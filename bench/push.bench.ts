@@ -48,7 +48,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { RedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, percentile, root, stop } from './lib.js';
+import { cpuSeconds, FrameCounter, percentile, root, stop } from './lib.js';
 
 const PUSHES = Number(process.env.PUSHES ?? 20_000);
 const BATCH_PUSHES = Number(process.env.BATCH_PUSHES ?? PUSHES * 5);
@@ -154,34 +154,6 @@ function stopRole(child: ChildProcess): Promise<void> {
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
   });
-}
-
-/** Counts frames by reading headers only; bodies are skipped, never copied. */
-class FrameCounter {
-  private readonly header = Buffer.alloc(16);
-  private filled = 0;
-  private skip = 0;
-  constructor(private readonly onFrame: (type: number, status: number) => void) {}
-  push(chunk: Buffer): void {
-    let off = 0;
-    while (off < chunk.length) {
-      if (this.skip > 0) {
-        const n = Math.min(this.skip, chunk.length - off);
-        this.skip -= n;
-        off += n;
-        continue;
-      }
-      const n = Math.min(16 - this.filled, chunk.length - off);
-      chunk.copy(this.header, this.filled, off, off + n);
-      this.filled += n;
-      off += n;
-      if (this.filled === 16) {
-        this.filled = 0;
-        this.skip = this.header.readUInt32BE(0) - 12;
-        this.onFrame(this.header[4], this.header.readUInt16BE(6));
-      }
-    }
-  }
 }
 
 // ---------------------------------------------------------------- role: clients

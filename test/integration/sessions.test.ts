@@ -198,6 +198,15 @@ describe('limits', () => {
   });
 });
 
+/** 100 pushes of 64 KB (cmd 7) to a player whose client does not read: more than the kernel buffers hold. */
+async function queueUnread(g: Running, player: string): Promise<void> {
+  const big = b64(Buffer.alloc(64 * 1024, 0x61));
+  for (let i = 0; i < 100; i++) {
+    const r = await api(g, 'POST', '/v1/push', { players: [player], cmd: 7, data: big });
+    expect(r.body).toMatchObject({ delivered: 1 });
+  }
+}
+
 describe('a client that half-closes (TCP FIN) while frames are still queued for it', () => {
   it('a push after the FIN is cached and replayed at the next login, never answered delivered and lost', async () => {
     // A write bound high enough to queue more than the kernel buffers hold without a SLOW_CONSUMER kick.
@@ -205,11 +214,7 @@ describe('a client that half-closes (TCP FIN) while frames are still queued for 
     const c = await RawClient.connect(g.tcpPort);
     expect((await c.login('fin-alice')).status).toBe(0);
     c.socket.pause();
-    const big = b64(Buffer.alloc(64 * 1024, 0x61));
-    for (let i = 0; i < 100; i++) {
-      const r = await api(g, 'POST', '/v1/push', { players: ['fin-alice'], cmd: 7, data: big });
-      expect(r.body).toMatchObject({ delivered: 1 });
-    }
+    await queueUnread(g, 'fin-alice');
     // Half-close: the gateway reads the FIN while 6.4 MB are still on their way to the client.
     c.socket.end();
     await sleep(300);
@@ -243,11 +248,7 @@ describe('a WebSocket client that sends its close frame while frames are still q
     expect((await c.nextOfType(FrameType.RESPONSE)).status).toBe(0);
     const socket = (c.ws as unknown as { _socket: Socket })._socket;
     socket.pause();
-    const big = b64(Buffer.alloc(64 * 1024, 0x61));
-    for (let i = 0; i < 100; i++) {
-      const r = await api(g, 'POST', '/v1/push', { players: ['ws-fin-bob'], cmd: 7, data: big });
-      expect(r.body).toMatchObject({ delivered: 1 });
-    }
+    await queueUnread(g, 'ws-fin-bob');
     c.ws.close(1000);
     await sleep(300);
     const after = await api(g, 'POST', '/v1/push', {

@@ -35,6 +35,8 @@ describe('cluster messages', () => {
     expect(decodeMessage(buf.subarray(0, buf.length - 1))).toBeNull();
     expect(decodeMessage(encodeMessage(MessageKind.DIRECT, ['a', 'r', '2', '5', '0', '0']))).toBeNull();
     expect(decodeMessage(encodeMessage(MessageKind.DIRECT, ['a', 'r', '1', '5', '-1', '0']))).toBeNull();
+    // The single-call layout of older builds ('D': cmd, from, reqId, n, players | body) is an unknown kind now.
+    expect(decodeMessage(Buffer.from('D1:56:node-a2:r11:12:p11:4hello'))).toBeNull();
   });
 
   it('answers null for anything malformed', () => {

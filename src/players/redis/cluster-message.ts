@@ -18,9 +18,11 @@ export const MessageKind = {
    * players. The receiver applies it only while its view of its own bindings is known to
    * be current (NodeRegistration.current()); otherwise every entry is answered "not here"
    * and the sender routes them through the script. Answered by one RESULTS entry, one
-   * code per (player, epoch) in message order.
+   * code per (player, epoch) in message order. 'M', not the 'D' of the single-call layout
+   * it replaced: a node of an older build ignores it as an unknown kind (and this build
+   * ignores an old 'D') instead of reading one layout as the other.
    */
-  DIRECT: 0x44, // 'D'
+  DIRECT: 0x4d, // 'M'
   /** epoch ('0': any), player, status, from, reqId, reason: kick the player's binding. */
   KICK: 0x4b, // 'K'
   /** cmd, from, reqId, n, then n × (player, epoch) | body: a group push to this node's members. */

@@ -19,12 +19,12 @@
  *
  * env: SESSIONS (10000), BROADCASTS (20), ROUNDS (5), BODY_BYTES (100)
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { FrameCounter } from './lib.js';
+import { FrameCounter, forkRole, stop } from './lib.js';
 
 const SESSIONS = Number(process.env.SESSIONS ?? 10_000);
 const BROADCASTS = Number(process.env.BROADCASTS ?? 20);
@@ -74,26 +74,9 @@ function ask<T extends Message>(child: ChildProcess, msg: Message, reply: string
 
 const children = new Set<ChildProcess>();
 function spawnRole(name: string): Promise<ChildProcess> {
-  const child = fork(file, [name], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return new Promise((resolve, reject) => {
-    child.once('message', (m: Message) =>
-      m.type === 'ready' ? resolve(child) : reject(new Error(String(m.type))),
-    );
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-  });
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  return forkRole(file, name, (child) => {
+    children.add(child);
+    child.on('exit', () => children.delete(child));
   });
 }
 
@@ -404,7 +387,7 @@ async function main(): Promise<void> {
   }
   await ask(clients, { type: 'close' }, 'closed');
   await ask(gatewayChild, { type: 'stop' }, 'stopped').catch(() => {});
-  await stopChild(gatewayChild);
+  await stop(gatewayChild);
   backend.close();
 
   // --- the bare net server
@@ -430,8 +413,8 @@ async function main(): Promise<void> {
     bareSamples.push(await measure(clients, bare, sessions, BROADCASTS, bareFire(BROADCASTS)));
   }
   await ask(clients, { type: 'close' }, 'closed');
-  await stopChild(bare);
-  await stopChild(clients);
+  await stop(bare);
+  await stop(clients);
 
   const g = summarize(gatewaySamples);
   const b = summarize(bareSamples);

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,29 @@ export async function start<T>(
   throw new Error(`${args.join(' ')} ended before reporting`);
 }
 
+/**
+ * Forks `file` with `role` as its argument (under tsx, with an IPC channel) and resolves
+ * once it sends `{type: 'ready'}`. `spawned` sees the child at once, before it is ready,
+ * so a watchdog can kill it.
+ */
+export function forkRole(
+  file: string,
+  role: string,
+  spawned: (child: ChildProcess) => void = () => {},
+): Promise<ChildProcess> {
+  const child = fork(file, [role], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  spawned(child);
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: { type?: unknown }) =>
+      m.type === 'ready' ? resolve(child) : reject(new Error(String(m.type))),
+    );
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
 /** Reads the next JSON line from a child's stdout. */
 export async function nextJson<T>(lines: AsyncIterableIterator<string>): Promise<T> {
   for (;;) {
@@ -56,8 +79,9 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** SIGTERM, then SIGKILL after 15 s; resolves once it exited (at once if it already had, by code or signal). */
 export function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve();
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');

@@ -48,7 +48,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { RedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, FrameCounter, percentile, root, stop } from './lib.js';
+import { cpuSeconds, FrameCounter, forkRole, percentile, root, stop } from './lib.js';
 
 const PUSHES = Number(process.env.PUSHES ?? 20_000);
 const BATCH_PUSHES = Number(process.env.BATCH_PUSHES ?? PUSHES * 5);
@@ -134,26 +134,7 @@ function ask<T extends Message>(child: ChildProcess, msg: Message, type: string)
 }
 
 function spawnRole(name: string): Promise<ChildProcess> {
-  const child = fork(file, [name], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  track(name, child);
-  return new Promise((resolve, reject) => {
-    child.once('message', (m: Message) =>
-      m.type === 'ready' ? resolve(child) : reject(new Error(String(m.type))),
-    );
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-  });
-}
-
-function stopRole(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-  });
+  return forkRole(file, name, (child) => track(name, child));
 }
 
 // ---------------------------------------------------------------- role: clients
@@ -892,7 +873,7 @@ async function main(): Promise<void> {
   await Promise.all([clients, clientsB1, clientsB2].map((c) => ask(c, { type: 'close' }, 'closed')));
   await Promise.all([floorApi, ...gateways.map((g) => g.api)].map((p) => p.close()));
   await Promise.all(gateways.map((g) => stop(g.child)));
-  await Promise.all([clients, clientsB1, clientsB2, floorChild].map(stopRole));
+  await Promise.all([clients, clientsB1, clientsB2, floorChild].map(stop));
   await Promise.all([redisPush, redisB1, redisB2].map((r) => r.stop()));
   backend.close();
   for (const f of configFiles) rmSync(f, { force: true });

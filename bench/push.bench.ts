@@ -10,8 +10,8 @@
  *   local-binary  the same node, the same pushes as application/octet-stream (?players=&cmd=)
  *   redis-local   cluster.engine redis: nodes A and B on a private redis-server, PLAYERS
  *                 players bound on B, pushes sent to B
- *   redis-cross   the same players, pushes sent to A: routed over Redis to B, acknowledged
- *                 by B before A answers
+ *   redis-cross   the same players, pushes sent to A: routed to B (over the node link, or
+ *                 Redis with LINKS=0), acknowledged by B before A answers
  *   broadcast     POST /v1/broadcast to SESSIONS sessions, Redis engine: one gateway process
  *                 (bcast-1) against the CLI with --workers 2 (bcast-w2: the primary and two
  *                 workers), each on its own redis-server
@@ -36,7 +36,9 @@
  *
  * env: PUSHES (20000), BATCH_PUSHES (5 × PUSHES), PLAYERS (2000 on each of local and B),
  *      PROFILE (a directory: every gateway process writes a CPU profile there),
- *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (3)
+ *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (3),
+ *      LINKS (1: node links on, cluster.link.listen 127.0.0.1:0 on every Redis node; 0: off),
+ *      ONLY (scenario names, comma-separated: measure just those, e.g. ONLY=redis-local,redis-cross)
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +60,8 @@ const BATCH = Number(process.env.BATCH ?? 100);
 const SESSIONS_WANTED = Number(process.env.SESSIONS ?? 10_000);
 const BROADCASTS = Number(process.env.BROADCASTS ?? 20);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const LINKS = process.env.LINKS !== '0';
+const ONLY = process.env.ONLY ? process.env.ONLY.split(',') : null;
 
 const PAYLOAD = Buffer.alloc(100, 0x62);
 const PAYLOAD_B64 = PAYLOAD.toString('base64');
@@ -420,6 +424,17 @@ interface Sample {
   extra: number;
 }
 
+/** What a ratio reads for a scenario ONLY left out: NaN, so the ratio is not printed. */
+const NO_SAMPLE: Sample = {
+  rate: Number.NaN,
+  p50: Number.NaN,
+  p99: Number.NaN,
+  cpu: Number.NaN,
+  cpuBy: {},
+  lost: 0,
+  extra: 0,
+};
+
 function cpuOf(procs: Array<[string, number]>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [label, pid] of procs) {
@@ -526,6 +541,8 @@ interface Task {
   key: string;
   scenario: string;
   mode: string;
+  /** The clients' group that counts its frames. */
+  tag: string;
   /** A measured run; `short`: a warm-up run of a tenth the size, not recorded. */
   run(short?: boolean): Promise<Sample>;
 }
@@ -583,6 +600,8 @@ async function main(): Promise<void> {
   const clusterOf = (r: RedisServer) => ({
     engine: 'redis',
     redis: { url: r.url, keyPrefix: 'bench:', commandTimeoutMs: 5_000 },
+    // Left out when off, so the bench also runs against a build from before cluster.link.
+    ...(LINKS ? { link: { listen: '127.0.0.1:0' } } : {}),
   });
   const [local, a, b, bcast1, bcast2] = await Promise.all([
     startGateway('local', backendUrl, { engine: 'local' }, 'gw'),
@@ -690,6 +709,7 @@ async function main(): Promise<void> {
       key: `${scenario} ${mode}`,
       scenario,
       mode,
+      tag,
       run: (short = false) => {
         const wanted = (perCall === 1 ? PUSHES : BATCH_PUSHES) / (short ? 10 : 1);
         const calls = Math.max(1, Math.ceil(wanted / perCall));
@@ -711,6 +731,7 @@ async function main(): Promise<void> {
     key: name,
     scenario: name,
     mode: `${sessions} sess`,
+    tag,
     run: (short = false) => {
       const count = short ? 3 : BROADCASTS;
       return measure(c, tag, [...gw.procs, redisProc(r)], sessions * count, async () => {
@@ -722,7 +743,7 @@ async function main(): Promise<void> {
       });
     },
   });
-  const tasks: Task[] = [
+  const allTasks: Task[] = [
     pushTask('floor', floorApi, jsonPush, 'f', PLAYERS, 'floor', [['floor', floorChild.pid!]], 1),
     pushTask('local', local.api, jsonPush, 'l', PLAYERS, 'local', local.procs, 1),
     pushTask('local-binary', local.api, binaryPush, 'l', PLAYERS, 'local', local.procs, 1),
@@ -735,6 +756,7 @@ async function main(): Promise<void> {
     broadcastTask('bcast-1', bcast1, 'bcast1', clientsB1, redisB1),
     broadcastTask('bcast-w2', bcast2, 'bcast2', clientsB2, redisB2),
   ];
+  const tasks = ONLY === null ? allTasks : allTasks.filter((t) => ONLY.includes(t.scenario));
 
   // Warm-up (JIT, pools, Redis script cache): one short run of each, not recorded.
   for (const t of tasks) await t.run(true);
@@ -764,6 +786,7 @@ async function main(): Promise<void> {
     [clientsB1, 'bcast1'],
     [clientsB2, 'bcast2'],
   ] as const) {
+    if (!tasks.some((t) => t.tag === tag)) continue; // left out by ONLY: its warm-up frames are not counted
     await new Promise((r) => setTimeout(r, 50));
     const { previous } = await ask<Message & { previous: { count: number; target: number } }>(
       c,
@@ -810,7 +833,7 @@ async function main(): Promise<void> {
         `${fmt(m.p99, 2).padStart(7)} ${fmt(m.cpu, 2).padStart(7)}  ${by}${m.lost > 0 ? `  LOST ${m.lost}` : ''}`,
     );
   }
-  const get = (key: string): Sample => med.get(key)!;
+  const get = (key: string): Sample => med.get(key) ?? NO_SAMPLE;
   const one = '1/call';
   const many = `${BATCH}/call`;
   const ratios: Array<[string, number, '≤' | '≥' | '', number]> = [
@@ -857,6 +880,7 @@ async function main(): Promise<void> {
   console.log('');
   console.log(`${'ratio'.padEnd(48)} ${'value'.padStart(6)}  target`);
   for (const [name, value, op, target] of ratios) {
+    if (Number.isNaN(value)) continue; // a scenario left out by ONLY
     const met = op === '' ? '' : (op === '≤' ? value <= target : value >= target) ? '  met' : '  MISSED';
     console.log(
       `${name.padEnd(48)} ${value.toFixed(2).padStart(6)}  ${op === '' ? '—' : `${op} ${target}`}${met}`,

@@ -107,6 +107,8 @@ export const NOTES: Record<string, Note> = {
   'cluster.redis.url': { note: 'redis:// or rediss:// URL.' },
   'cluster.redis.keyPrefix': { note: 'prefix of every Redis key.' },
   'cluster.redis.commandTimeoutMs': { note: 'ms: bound on every Redis command.' },
+  'cluster.link': { note: 'Node links (docs/cluster.md): DIRECT pushes between nodes over TCP, not Redis.' },
+  'cluster.link.listen': { note: 'host:port this node takes them on; null: off.', example: '0.0.0.0:7400' },
   events: { note: 'Lifecycle events.' },
   'events.target': { note: 'target name receiving online/offline POSTs; null: none.' },
   plugins: { note: 'Business logic in the gateway (docs/plugins.md). None by default.' },

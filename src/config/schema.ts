@@ -236,6 +236,8 @@ export const configSchema = z.strictObject({
           commandTimeoutMs: positive.default(1_000),
         })
         .prefault({}),
+      /** Node links (docs/cluster.md): where this node takes other nodes' DIRECT pushes; null: off. */
+      link: z.strictObject({ listen: address.nullable().default(null) }).prefault({}),
     })
     .prefault({}),
   events: z.strictObject({ target: z.string().min(1).nullable().default(null) }).prefault({}),

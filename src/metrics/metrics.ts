@@ -119,6 +119,11 @@ export class GatewayMetrics {
     'Messages between gateway nodes over Redis pub/sub, by direction (in, out) and kind (push, direct, kick, group, broadcast, ack).',
     ['direction', 'kind'],
   );
+  readonly clusterLinkMessages = new CounterFamily(
+    'gateway_cluster_link_messages_total',
+    'Messages between gateway nodes over node links (cluster.link), by direction (in, out): DIRECT pushes one way, their results the other.',
+    ['direction'],
+  );
   readonly clusterRedisErrors = new CounterFamily(
     'gateway_cluster_redis_errors_total',
     'Redis commands of the cluster engine that failed, timed out or were refused while disconnected, by operation.',
@@ -169,6 +174,7 @@ export class GatewayMetrics {
       this.bytesInFamily,
       this.bytesOutFamily,
       this.clusterMessages,
+      this.clusterLinkMessages,
       this.clusterRedisErrors,
       this.clusterAckTimeouts,
       this.clusterPushDuration,

@@ -3,8 +3,21 @@ import type { GatewayMetrics } from '../../metrics/metrics.js';
 import type { StatusCode } from '../../protocol/status.js';
 import { countWritten, Delivery, type LocalHub } from '../local-hub.js';
 import { AckWaiters } from './ack-waiters.js';
-import { decodeMessage, encodeMessage, MessageKind, PushCode } from './cluster-message.js';
+import {
+  type DecodedMessage,
+  decodeMessage,
+  encodeMessage,
+  MessageKind,
+  PushCode,
+} from './cluster-message.js';
+import type { LinkConnection } from './link-connection.js';
 import type { RedisConnection } from './redis-connection.js';
+
+/** Link messages waiting for one PING at most; past it they are answered "not here". */
+const MAX_BEHIND_BARRIER = 1_000;
+
+/** Where an answer goes: a node's channel (by id), or back over the link a message came on. */
+type ReplyTo = string | LinkConnection;
 
 export type MessageCounters = Record<
   'push' | 'direct' | 'kick' | 'group' | 'broadcast' | 'ack',
@@ -21,8 +34,16 @@ export class NodeChannel {
   readonly acks: AckWaiters;
   readonly sent: MessageCounters;
   private readonly received: MessageCounters;
+  /** Messages over node links (node-links.ts), out and in. */
+  readonly linkSent: CounterChild;
+  private readonly linkReceived: CounterChild;
   private readonly acksOut = new Map<string, string[]>();
-  private readonly resultsOut = new Map<string, string[]>();
+  /** RESULTS to send, by node (over Redis) or by the link the message came on. */
+  private readonly resultsOut = new Map<ReplyTo, string[]>();
+  /** DIRECT messages from node links waiting for the subscriber connection's PING. */
+  private behindBarrier: Array<{ link: LinkConnection; deadline: number; m: DecodedMessage }> = [];
+  /** Link messages read and not yet past their PING (this turn's and those of PINGs in flight). */
+  private barrierWaiting = 0;
   private acksScheduled = false;
   /** True once Redis confirmed this node's subscriptions, until the subscriber connection drops. */
   subscribed = false;
@@ -45,6 +66,8 @@ export class NodeChannel {
       ) as unknown as MessageCounters;
     this.received = counters('in');
     this.sent = counters('out');
+    this.linkSent = metrics.clusterLinkMessages.child('out');
+    this.linkReceived = metrics.clusterLinkMessages.child('in');
     conn.sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onMessage(message));
     conn.sub.on('close', () => {
       this.subscribed = false;
@@ -105,28 +128,10 @@ export class NodeChannel {
         this.answerWrites(f[1], f[2], writes, held);
         return;
       }
-      case MessageKind.DIRECT: {
-        // from, reqId, k, then k × (cmd, body length, n, n × (player, epoch)) | the bodies
+      case MessageKind.DIRECT:
         this.received.direct.inc();
-        const groups = Number(f[2]);
-        if (!this.current()) {
-          this.answerResults(f[0], f[1], PushCode.NOT_HERE.repeat((f.length - 3 - 3 * groups) / 2));
-          return;
-        }
-        const writes: Array<Delivery | Promise<Delivery>> = [];
-        let held = false;
-        let at = 3;
-        let offset = 0;
-        for (let g = 0; g < groups; g++) {
-          const cmd = Number(f[at]);
-          const body = m.body.subarray(offset, offset + Number(f[at + 1]));
-          offset += body.length;
-          const end = at + 3 + 2 * Number(f[at + 2]);
-          for (at += 3; at < end; at += 2) held = this.deliverTo(f[at], f[at + 1], cmd, body, writes) || held;
-        }
-        this.answerWrites(f[0], f[1], writes, held);
+        this.applyDirect(m, f[0]);
         return;
-      }
       case MessageKind.KICK: {
         // epoch, player, status, from, reqId, reason
         this.received.kick.inc();
@@ -161,13 +166,92 @@ export class NodeChannel {
         for (let i = 1; i < f.length; i += 2) this.acks.ack(f[i], Number(f[i + 1]));
         return;
       }
-      case MessageKind.RESULTS: {
-        // from, n, n × (reqId, codes)
+      case MessageKind.RESULTS:
         this.received.ack.inc();
-        for (let i = 2; i < f.length; i += 2) this.acks.part(f[i], f[0], f[i + 1]);
+        this.takeResults(f);
         return;
-      }
     }
+  }
+
+  /**
+   * A DIRECT message: from, reqId, k, then k × (cmd, body length, n, n × (player, epoch)) |
+   * the bodies. Applied only while this node's bindings are current; answered to `to`.
+   */
+  private applyDirect(m: DecodedMessage, to: ReplyTo): void {
+    const f = m.fields;
+    const groups = Number(f[2]);
+    if (!this.current()) {
+      this.refuse(m, to);
+      return;
+    }
+    const writes: Array<Delivery | Promise<Delivery>> = [];
+    let held = false;
+    let at = 3;
+    let offset = 0;
+    for (let g = 0; g < groups; g++) {
+      const cmd = Number(f[at]);
+      const body = m.body.subarray(offset, offset + Number(f[at + 1]));
+      offset += body.length;
+      const end = at + 3 + 2 * Number(f[at + 2]);
+      for (at += 3; at < end; at += 2) held = this.deliverTo(f[at], f[at + 1], cmd, body, writes) || held;
+    }
+    this.answerWrites(to, f[1], writes, held);
+  }
+
+  /** Answers every entry of a DIRECT message "not here": its sender routes them through Redis. */
+  private refuse(m: DecodedMessage, to: ReplyTo): void {
+    const f = m.fields;
+    this.answerResults(to, f[1], PushCode.NOT_HERE.repeat((f.length - 3 - 3 * Number(f[2])) / 2));
+  }
+
+  /**
+   * A message over a node link (node-links.ts). RESULTS are taken at once. A DIRECT is
+   * applied only after a PING on the subscriber connection comes back: by then this node
+   * has read every KICK that Redis published before the message was sent, so the link
+   * can no longer overtake the KICK of a newer login and deliver to a replaced binding
+   * (the order the node's channel alone gave). One PING covers the turn's link messages.
+   */
+  onLinkMessage(link: LinkConnection, deadline: number, buf: Buffer): void {
+    const m = decodeMessage(buf);
+    this.linkReceived.inc();
+    if (m?.kind === MessageKind.RESULTS) {
+      this.takeResults(m.fields);
+      return;
+    }
+    if (m?.kind !== MessageKind.DIRECT || !link.incoming) {
+      this.conn.log.warn({ bytes: buf.length, from: link.peer }, 'cluster link: unexpected message ignored');
+      return;
+    }
+    if (!this.current() || this.barrierWaiting >= MAX_BEHIND_BARRIER) {
+      // Not subscribed (or not registered): no PING could vouch for it. Or Redis is slow to
+      // answer the PING: what waits for it is bounded.
+      this.refuse(m, link);
+      return;
+    }
+    this.barrierWaiting++;
+    this.behindBarrier.push({ link, deadline, m });
+    if (this.behindBarrier.length > 1) return;
+    setImmediate(() => {
+      const batch = this.behindBarrier;
+      this.behindBarrier = [];
+      this.conn.sub.ping().then(
+        () => {
+          this.barrierWaiting -= batch.length;
+          const now = this.conn.redisTime(Date.now());
+          // Past its deadline the sender has answered the push `dropped` (as the DIRECT script does).
+          for (const x of batch) if (now <= x.deadline) this.applyDirect(x.m, x.link);
+        },
+        () => {
+          this.barrierWaiting -= batch.length;
+          for (const x of batch) this.refuse(x.m, x.link);
+        },
+      );
+    });
+  }
+
+  /** RESULTS: from, n, n × (reqId, codes). */
+  private takeResults(f: string[]): void {
+    for (let i = 2; i < f.length; i += 2) this.acks.part(f[i], f[0], f[i + 1]);
   }
 
   /** Writes a push to `player`'s binding of `epoch` here, if any; true when the binding holds the write. */
@@ -186,7 +270,7 @@ export class NodeChannel {
 
   /** Answers a PUSH or DIRECT with one code per entry; a binding still being confirmed holds its writes, so then once all are settled. */
   private answerWrites(
-    to: string,
+    to: ReplyTo,
     reqId: string,
     writes: Array<Delivery | Promise<Delivery>>,
     held: boolean,
@@ -217,7 +301,7 @@ export class NodeChannel {
   }
 
   /** Sends a push message's per-entry codes (batched with the acks); to itself, directly. */
-  private answerResults(to: string, reqId: string, codes: string): void {
+  private answerResults(to: ReplyTo, reqId: string, codes: string): void {
     if (to === this.conn.nodeId) {
       this.acks.part(reqId, to, codes);
       return;
@@ -243,11 +327,14 @@ export class NodeChannel {
     for (const [node, list] of this.acksOut) {
       this.sendAnswers(node, encodeMessage(MessageKind.ACK, [String(list.length / 2), ...list]));
     }
-    for (const [node, list] of this.resultsOut) {
-      this.sendAnswers(
-        node,
-        encodeMessage(MessageKind.RESULTS, [this.conn.nodeId, String(list.length / 2), ...list]),
-      );
+    for (const [to, list] of this.resultsOut) {
+      const msg = encodeMessage(MessageKind.RESULTS, [this.conn.nodeId, String(list.length / 2), ...list]);
+      if (typeof to === 'string') this.sendAnswers(to, msg);
+      // A link that went down or is full: the answer goes over Redis, to the same waits.
+      else if (to.usable) {
+        this.linkSent.inc();
+        to.send(0, msg);
+      } else this.sendAnswers(to.peer, msg);
     }
     this.acksOut.clear();
     this.resultsOut.clear();

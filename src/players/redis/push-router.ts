@@ -3,7 +3,9 @@ import type { GatewayMetrics } from '../../metrics/metrics.js';
 import { Status } from '../../protocol/status.js';
 import type { PushResult } from '../engine.js';
 import { encodeMessage, MessageKind, PushCode } from './cluster-message.js';
+import { type Batchable, NodeBatcher } from './node-batcher.js';
 import type { NodeChannel } from './node-channel.js';
+import type { NodeLinks } from './node-links.js';
 import type { RedisConnection } from './redis-connection.js';
 import { RouteCache } from './route-cache.js';
 
@@ -11,7 +13,7 @@ import { RouteCache } from './route-cache.js';
 const ROUTE_CHUNK = 200;
 /** Routing attempts (straight to a remembered node, or through the script) before a push is queued. */
 const MAX_ROUTES = 2;
-/** Most (player, epoch) entries in one DIRECT message: a turn's pushes to one node past it go in more. */
+/** Most (player, epoch) entries in one DIRECT message: pushes to one node past it go in more. */
 const DIRECT_MAX_ENTRIES = 1_000;
 /** Most body bytes in one DIRECT message (one call's body larger than this goes alone). */
 const DIRECT_MAX_BYTES = 256 * 1024;
@@ -27,8 +29,8 @@ interface RouteJob {
   routes: number;
 }
 
-/** The players of one push call bound for one node, waiting for this turn's DIRECT message. */
-interface DirectGroup {
+/** The players of one push call bound for one node, waiting for a DIRECT message. */
+interface DirectGroup extends Batchable {
   jobs: RouteJob[];
   cmd: number;
   body: Buffer;
@@ -45,10 +47,11 @@ interface Outcomes {
 
 /**
  * Pushes and kicks for players this node does not hold. A player whose node this node
- * remembers (route-cache.ts) gets the push in one DIRECT message per node, straight to
- * that node's channel; the others go through the push script, which reads where each
- * player is (one call per ROUTE_CHUNK players) and publishes one PUSH message per holding
- * node, or queues, or drops. Every message carries one request id; the holding node
+ * remembers (route-cache.ts) gets the push in a DIRECT message straight to that node, over
+ * its node link when one is up (node-links.ts), else to its channel, gathered with the
+ * other pushes to that node (node-batcher.ts). The others go through the push script,
+ * which reads where each player is (one call per ROUTE_CHUNK players) and publishes one
+ * PUSH message per holding node, or queues, or drops. Every message carries one request id; the holding node
  * answers with one code per player, batched per event-loop turn. A node that answers
  * "not here" gets one more routing attempt past its epoch; a node that does not answer in
  * time is taken as gone and the message is queued (it may then arrive twice, under
@@ -57,14 +60,18 @@ interface Outcomes {
 export class PushRouter {
   private readonly commandTimeoutMs: number;
   readonly routes = new RouteCache();
-  /** This turn's DIRECT pushes, by node, sent together after the poll phase. */
-  private readonly directQueue = new Map<string, DirectGroup[]>();
-  private directScheduled = false;
+  /** DIRECT pushes, gathered into one message per node (node-batcher.ts). */
+  private readonly directs = new NodeBatcher<DirectGroup>(
+    (node, groups) => this.sendDirect(node, groups),
+    DIRECT_MAX_ENTRIES,
+    DIRECT_MAX_BYTES,
+  );
 
   constructor(
     private readonly config: GatewayConfig,
     private readonly conn: RedisConnection,
     private readonly channel: NodeChannel,
+    private readonly links: NodeLinks,
     private readonly metrics: GatewayMetrics,
   ) {
     this.commandTimeoutMs = config.cluster.redis.commandTimeoutMs;
@@ -122,52 +129,18 @@ export class PushRouter {
   }
 
   /**
-   * Queues the players of one call that `node` was last seen holding for this turn's
-   * DIRECT message to that node; resolves once their outcomes are in `out`.
+   * Queues the players of one call that `node` was last seen holding for the next DIRECT
+   * message to that node; resolves once their outcomes are in `out`.
    */
   private direct(node: string, jobs: RouteJob[], cmd: number, body: Buffer, out: Outcomes): Promise<void> {
     return new Promise((done) => {
-      const group: DirectGroup = { jobs, cmd, body, out, done };
-      const list = this.directQueue.get(node);
-      if (list === undefined) this.directQueue.set(node, [group]);
-      else list.push(group);
-      if (!this.directScheduled) {
-        this.directScheduled = true;
-        // After the poll phase: the calls whose requests were read in this turn go together.
-        setImmediate(this.flushDirect);
-      }
+      this.directs.add(node, { jobs, cmd, body, out, done, entries: jobs.length, bytes: body.length });
     });
   }
 
-  /** Sends each node one DIRECT message for this turn's pushes (more only past the bounds). */
-  private readonly flushDirect = (): void => {
-    this.directScheduled = false;
-    for (const [node, groups] of this.directQueue) {
-      let from = 0;
-      let entries = 0;
-      let bytes = 0;
-      for (let i = 0; i < groups.length; i++) {
-        const g = groups[i];
-        if (
-          i > from &&
-          (entries + g.jobs.length > DIRECT_MAX_ENTRIES || bytes + g.body.length > DIRECT_MAX_BYTES)
-        ) {
-          this.sendDirect(node, groups.slice(from, i));
-          from = i;
-          entries = 0;
-          bytes = 0;
-        }
-        entries += g.jobs.length;
-        bytes += g.body.length;
-      }
-      this.sendDirect(node, from === 0 ? groups : groups.slice(from));
-    }
-    this.directQueue.clear();
-  };
-
   /** One DIRECT message to `node`; every group gets its outcomes, whatever happens. */
-  private sendDirect(node: string, groups: DirectGroup[]): void {
-    this.directMessage(node, groups)
+  private sendDirect(node: string, groups: DirectGroup[]): Promise<void> {
+    return this.directMessage(node, groups)
       .catch((err) => {
         this.conn.failed('push', err);
         for (const g of groups) for (const j of g.jobs) g.out.results[j.index] ??= 'dropped';
@@ -192,24 +165,29 @@ export class PushRouter {
         fields.push(j.playerId, String(j.epoch));
       }
     }
-    let receivers: number;
-    try {
-      // -1: it ran past its deadline, when this call has timed out and answered `dropped`.
-      receivers = await this.conn.cmd.gwDirect(
-        this.conn.keys.channel(node),
-        this.conn.redisTime(Date.now() + this.commandTimeoutMs),
-        encodeMessage(MessageKind.DIRECT, fields, bodies),
-      );
-    } catch (err) {
-      this.conn.failed('push', err);
-      receivers = -1;
+    // Past it (on Redis' clock) the message is not applied: this call has answered `dropped` by then.
+    const deadline = this.conn.redisTime(Date.now() + this.commandTimeoutMs);
+    const message = encodeMessage(MessageKind.DIRECT, fields, bodies);
+    const link = this.links.to(node);
+    let receivers = 1;
+    if (link !== null) {
+      link.send(deadline, message);
+      this.channel.linkSent.inc();
+    } else {
+      try {
+        // -1: it ran past its deadline.
+        receivers = await this.conn.cmd.gwDirect(this.conn.keys.channel(node), deadline, message);
+      } catch (err) {
+        this.conn.failed('push', err);
+        receivers = -1;
+      }
     }
     if (receivers < 0) {
       acks.cancel(wait.id);
       for (const g of groups) for (const j of g.jobs) g.out.results[j.index] = 'dropped';
       return;
     }
-    this.channel.sent.direct.inc();
+    if (link === null) this.channel.sent.direct.inc();
     if (receivers === 0) {
       // Nobody listens on that node's channel: the script decides (queue, or another node).
       acks.cancel(wait.id);

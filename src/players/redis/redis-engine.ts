@@ -1,4 +1,4 @@
-import type { GatewayConfig } from '../../config/schema.js';
+import { type GatewayConfig, parseAddress } from '../../config/schema.js';
 import type { Logger } from '../../logger.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 import type { Binding } from '../binding.js';
@@ -6,6 +6,7 @@ import type { Engine, EngineCounts, NodeInfo, PlayerInfo, PushResult } from '../
 import type { LocalHub, ReplayMessage } from '../local-hub.js';
 import { encodeMessage, MessageKind } from './cluster-message.js';
 import { NodeChannel } from './node-channel.js';
+import { NodeLinks } from './node-links.js';
 import { HEARTBEAT_MS, NodeRegistration } from './node-registration.js';
 import { PushRouter } from './push-router.js';
 import { decodeQueued } from './queued-message.js';
@@ -28,6 +29,7 @@ export class RedisEngine implements Engine {
   private readonly conn: RedisConnection;
   private readonly channel: NodeChannel;
   private readonly router: PushRouter;
+  private readonly links: NodeLinks;
   private readonly registration: NodeRegistration;
   private readonly blocks: SequenceBlocks;
   /** Binds whose script is in flight: an unbind waits for its bind to be in Redis. */
@@ -45,7 +47,10 @@ export class RedisEngine implements Engine {
     this.channel = new NodeChannel(this.conn, hub, metrics, config.cluster.redis.commandTimeoutMs, () =>
       this.registration.current(),
     );
-    this.router = new PushRouter(config, this.conn, this.channel, metrics);
+    this.links = new NodeLinks(this.conn, (link, deadline, message) =>
+      this.channel.onLinkMessage(link, deadline, message),
+    );
+    this.router = new PushRouter(config, this.conn, this.channel, this.links, metrics);
     this.blocks = new SequenceBlocks(this.conn, hub);
     this.registration = new NodeRegistration(config, this.conn, this.channel, hub, this.blocks, metrics, () =>
       this.updateGauge(),
@@ -89,17 +94,28 @@ export class RedisEngine implements Engine {
       this.registration.registered = false;
       this.updateGauge();
     });
+    const { listen } = this.config.cluster.link;
+    if (listen !== null) {
+      const at = parseAddress(listen)!;
+      const bound = await this.links.listen(at, this.config.registry.advertise).catch((err: Error) => {
+        throw new Error(`cluster.link.listen ${listen}: ${err.message}`);
+      });
+      log.info({ node: nodeId, link: bound }, 'cluster link listening');
+    }
     // Subscribed before anything is bound here, so no message for this node is missed.
     const subscribed = this.channel.subscribe();
     const waitMs = 2 * this.config.cluster.redis.commandTimeoutMs;
     await Promise.allSettled([this.conn.connect(), withTimeout(subscribed, waitMs)]);
     subscribed.catch(() => {});
-    await this.registration.heartbeat();
+    await Promise.all([this.registration.heartbeat(), this.renewLink()]);
     // Registered before the gateway listens, so /readyz is 200 as soon as it starts.
     if (this.conn.connected && !this.registration.registered) {
       this.registration.registered = await this.registration.registerAll().catch(() => false);
     }
-    this.timer = setInterval(() => this.registration.tick(() => this.ready), HEARTBEAT_MS);
+    this.timer = setInterval(() => {
+      this.registration.tick(() => this.ready);
+      this.renewLink();
+    }, HEARTBEAT_MS);
     this.timer.unref();
     this.updateGauge();
     if (!this.ready) log.warn({ node: nodeId }, 'cluster engine started without Redis; retrying, not ready');
@@ -112,9 +128,13 @@ export class RedisEngine implements Engine {
     const until = Date.now() + 2 * this.config.cluster.redis.commandTimeoutMs;
     while (this.inflight.size > 0 && Date.now() < until) await Promise.race([...this.inflight, sleep(50)]);
     this.channel.acks.cancelAll();
-    await this.registration.leave();
+    await Promise.all([this.links.close(), this.registration.leave()]);
     this.conn.disconnect();
     this.updateGauge();
+  }
+
+  private renewLink(): Promise<void> {
+    return this.links.renew().catch((err) => this.conn.failed('link', err));
   }
 
   bind(b: Binding): Promise<ReplayMessage[]> {

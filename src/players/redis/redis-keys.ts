@@ -20,6 +20,11 @@ export class RedisKeys {
     return `${this.prefix}node:${nodeId}`;
   }
 
+  /** Where a node's link listens (node-links.ts): `host:port token`, with its heartbeat's TTL. */
+  link(nodeId: string): string {
+    return `${this.prefix}link:${nodeId}`;
+  }
+
   /** The channel of one node: pushes, kicks, group pushes and acks for it. */
   channel(nodeId: string): string {
     return `${this.prefix}ch:${nodeId}`;

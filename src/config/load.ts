@@ -18,6 +18,7 @@ export const ENV_OVERRIDES: Record<string, string> = {
   GATEWAY_API_TOKEN: 'api.token',
   GATEWAY_CLUSTER_ENGINE: 'cluster.engine',
   GATEWAY_REDIS_URL: 'cluster.redis.url',
+  GATEWAY_CLUSTER_LINK_LISTEN: 'cluster.link.listen',
   GATEWAY_LOG_LEVEL: 'log.level',
 };
 

@@ -20,6 +20,16 @@ export function workerNodeId(nodeId: string, index: number): string {
 }
 
 /**
+ * cluster.link.listen of worker `index`: each worker is a node with a link listener of its
+ * own, on port + index (port 0: each picks a free one).
+ */
+export function workerLinkListen(listen: string, index: number): string {
+  const { host, port } = parseAddress(listen)!;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  return `${shown}:${port === 0 ? 0 : port + index}`;
+}
+
+/**
  * Parses `--workers N`. N > 1 needs `cluster.engine: redis`: each worker is a node with
  * its own sessions, and only Redis lets them share players, queues and groups (with the
  * local engine a push to a worker would miss the players of its siblings).
@@ -35,13 +45,19 @@ export function checkWorkers(text: string, config: GatewayConfig): number {
         `cluster.engine is "${config.cluster.engine}"`,
     );
   }
+  const { listen } = config.cluster.link;
+  if (listen !== null && parseAddress(listen)!.port + n - 1 > 65_535) {
+    throw new ConfigError(
+      `--workers ${n}: cluster.link.listen ${listen} would need ports past 65535 (port + worker index)`,
+    );
+  }
   return n;
 }
 
 /**
  * The primary process of `--workers N`: forks N workers that run the gateway and share
  * its listeners (node:cluster hands them the accepted connections). Each worker gets
- * GATEWAY_NODE_ID `<node.id>-w<i>`. A worker that dies is forked again. On SIGTERM/SIGINT
+ * GATEWAY_NODE_ID `<node.id>-w<i>` (and a node link listener of its own, port + i). A worker that dies is forked again. On SIGTERM/SIGINT
  * the primary asks every worker to stop (over IPC, so a worker that also got the
  * terminal's SIGINT stops once), and exits 0 once they all have.
  */
@@ -55,6 +71,9 @@ export function runPrimary(count: number, config: GatewayConfig, log: Logger): P
       GATEWAY_WORKER_INDEX: String(index),
       // listen.metrics belongs to the primary, which serves every worker's metrics summed.
       GATEWAY_LISTEN_METRICS: 'off',
+      ...(config.cluster.link.listen === null
+        ? {}
+        : { GATEWAY_CLUSTER_LINK_LISTEN: workerLinkListen(config.cluster.link.listen, index) }),
     });
     workers.set(worker, index);
     worker.on('exit', (code, signal) => {

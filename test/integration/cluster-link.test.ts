@@ -136,6 +136,28 @@ describe('node links', () => {
     expect(bodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `x${i}`));
   });
 
+  it('a node that restarts (new port, new token): the link drops, pushes go over Redis, then over a new link', async () => {
+    const [a, b] = await cluster([LINK, LINK]);
+    await b.login('p5');
+    await linkUp(a, 'p5');
+    await b.stop();
+    started.splice(started.indexOf(b), 1);
+    const config = nodeConfig('redis', 'b', redis.url, a.config.cluster.redis.keyPrefix);
+    config.cluster = { ...config.cluster, link: { listen: LINK } };
+    const again = await startNode(config);
+    started.push(again);
+    const c = await again.login('p5');
+    const before = linkOut(a);
+    const results: string[] = [];
+    for (let i = 0; i < 40 && linkOut(a) === before; i++) {
+      results.push(...(await a.players.push(['p5'], 1, B(`y${i}`), true)));
+      await sleep(10);
+    }
+    expect(linkOut(a)).toBeGreaterThan(before);
+    expect(results.every((r) => r === 'delivered')).toBe(true);
+    expect(bodies(c)).toEqual(results.map((_, i) => `y${i}`));
+  });
+
   it('a dialer with the wrong token, or that skips HELLO, or sends an oversized frame, is cut off', async () => {
     const [b] = await cluster([LINK]);
     const c = await b.login('p4');

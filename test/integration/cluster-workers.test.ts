@@ -17,10 +17,17 @@ let redis: RedisServer;
 let backend: TestBackend;
 let node: GatewayProcess;
 let metricsPort: number;
+/** cluster.link.listen's port: worker i listens on linkPort + i. */
+let linkPort: number;
 const clients: RawClient[] = [];
 
 beforeAll(async () => {
-  [redis, backend, metricsPort] = await Promise.all([RedisServer.start(), startBackend(), freePort()]);
+  [redis, backend, metricsPort, linkPort] = await Promise.all([
+    RedisServer.start(),
+    startBackend(),
+    freePort(),
+    freePort(),
+  ]);
   node = await GatewayProcess.start({
     nodeId: 'wk',
     redisUrl: redis.url,
@@ -28,6 +35,13 @@ beforeAll(async () => {
     backendUrl: backend.url,
     workers: 2,
     metricsPort,
+    extra: {
+      cluster: {
+        engine: 'redis',
+        redis: { url: redis.url, keyPrefix: 'workers:', commandTimeoutMs: 2_000 },
+        link: { listen: `127.0.0.1:${linkPort}` },
+      },
+    },
   });
 }, 60_000);
 
@@ -71,6 +85,23 @@ describe('--workers 2', () => {
     }
     const r = await node.api('POST', '/v1/broadcast', { cmd: 1, data: '' });
     expect(r.body).toEqual({ delivered: 6 });
+  });
+
+  it('gives each worker a node link listener of its own, port + worker index, and pushes between them use it', async () => {
+    for (const [i, id] of ['wk-w0', 'wk-w1'].entries()) {
+      const advertised = await redis.command(`GET workers:link:${id}`);
+      expect(advertised).toContain(`127.0.0.1:${linkPort + i} `);
+    }
+    const players = clients.map((_, i) => `w${i}`);
+    // Pushes through the shared API port reach a worker at random: some go to the other one.
+    let overLinks = 0;
+    for (let round = 0; round < 20 && overLinks === 0; round++) {
+      const results = await node.push(players, `l${round}`);
+      expect(Object.values(results).every((x) => x === 'delivered')).toBe(true);
+      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((res) => res.text());
+      overLinks = sample(text, 'gateway_cluster_link_messages_total{direction="out"}') ?? 0;
+    }
+    expect(overLinks).toBeGreaterThan(0);
   });
 
   it("serves both workers' metrics, summed, on the primary's listen.metrics", async () => {

@@ -17,7 +17,8 @@ export interface LinkHandlers {
   hello(conn: LinkConnection, text: string): void;
   /** A cluster message; `deadline` (Redis' clock, ms; 0: none) past which it must not be applied. */
   message(conn: LinkConnection, deadline: number, message: Buffer): void;
-  close(conn: LinkConnection): void;
+  /** The connection closed; `wasReady`: after its HELLOs were through. */
+  close(conn: LinkConnection, wasReady: boolean): void;
 }
 
 /**
@@ -40,8 +41,9 @@ export class LinkConnection {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
+      const wasReady = this.ready;
       this.ready = false;
-      handlers.close(this);
+      handlers.close(this, wasReady);
     });
   }
 

@@ -44,7 +44,7 @@ export class NodeLinks {
     this.handlers = {
       hello: (c, text) => this.onHello(c, text),
       message: onMessage,
-      close: (c) => this.onClose(c),
+      close: (c, wasReady) => this.onClose(c, wasReady),
     };
   }
 
@@ -64,7 +64,8 @@ export class NodeLinks {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(at.port, at.host, () => resolve());
+      // Exclusive: under --workers each worker is its own node, on its own port (never shared by node:cluster).
+      server.listen({ port: at.port, host: at.host, exclusive: true }, () => resolve());
     });
     this.server = server;
     const { address, port } = server.address() as { address: string; port: number };
@@ -152,7 +153,11 @@ export class NodeLinks {
     );
   }
 
-  private onClose(c: LinkConnection): void {
+  private onClose(c: LinkConnection, wasReady: boolean): void {
+    if (wasReady && !this.closed) {
+      const direction = c.incoming ? 'in' : 'out';
+      this.conn.log.info({ node: this.conn.nodeId, peer: c.peer, direction }, 'cluster link down');
+    }
     if (c.incoming) {
       this.accepted.delete(c);
       return;
@@ -161,7 +166,7 @@ export class NodeLinks {
     if (peer?.conn !== c) return;
     peer.conn = null;
     // A link that was up dials again at the next push; one that never came up waits REDIAL_MS.
-    peer.retryAt = c.ready ? 0 : Date.now() + REDIAL_MS;
+    peer.retryAt = wasReady ? 0 : Date.now() + REDIAL_MS;
   }
 
   /** Closes the listener and every link; deletes this node's key. */

@@ -459,4 +459,32 @@ describe('Redis chaos while pushes flow', () => {
     expect(replay.body.toString()).toBe('late');
     expect(replay.seq, 'the repeat comes under a new, higher seq').toBeGreaterThan(live.seq);
   }, 30_000);
+
+  it('over a node link, a push to a stalled node is answered cached, the link dropped, and not applied after its deadline', async () => {
+    const [, a, b] = await cluster('stall-link:', true);
+    const p = new Player('sl1');
+    await p.login(a);
+    // Through the script once, then from b's route cache over the link.
+    for (let i = 0; (await linkMessagesOut([b])) === 0; i++) {
+      expect(i, 'a push over the link').toBeLessThan(50);
+      expect(await b.push([p.name], `warm${i}`)).toEqual({ [p.name]: 'delivered' });
+    }
+    a.child!.kill('SIGSTOP');
+    let answer: Record<string, string>;
+    try {
+      answer = await b.push([p.name], 'late');
+    } finally {
+      a.child!.kill('SIGCONT');
+    }
+    expect(answer).toEqual({ [p.name]: 'cached' });
+    await eventually(async () => b.logs.some((l) => l.msg === 'cluster link down'), 'b dropped the link');
+    // The stalled node read the message when it resumed, past its deadline: not written.
+    await sleep(1_000);
+    const late = p.current!.frames.filter((f) => f.type === FrameType.PUSH && f.body.toString() === 'late');
+    expect(late).toEqual([]);
+    await p.logoutByClose(b);
+    await p.login(b);
+    const replay = await p.current!.nextOfType(FrameType.PUSH, 5_000);
+    expect(replay.body.toString()).toBe('late');
+  }, 30_000);
 });

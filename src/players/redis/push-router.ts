@@ -200,6 +200,9 @@ export class PushRouter {
       return;
     }
     const codes = (await wait.outcome).parts?.get(node);
+    // No answer over a link: the peer may be gone without a FIN (a host down). Dropping the
+    // link sends the next messages over Redis, which knows whether anyone is listening.
+    if (codes === undefined && link !== null) link.close();
     let at = 0;
     for (const g of groups) {
       this.settle(node, g.jobs, codes?.slice(at, at + g.jobs.length), startedAt, g.out);

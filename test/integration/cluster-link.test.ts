@@ -9,6 +9,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
+import { decodeMessage, encodeMessage, MessageKind } from '../../src/players/redis/cluster-message.js';
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import {
@@ -186,11 +187,45 @@ describe('node links', () => {
     expect(await closedAfter(frame(2, Buffer.alloc(64)))).toHaveLength(0);
     // Another version, with the right token.
     expect(await closedAfter(frame(1, B(`2 x ${token}`)))).toHaveLength(0);
-    // A length past the frame limit.
+    // Before the HELLOs, a frame larger than a HELLO is not buffered.
+    const big = Buffer.alloc(5);
+    big.writeUInt32BE(4_096, 0);
+    expect(await closedAfter(big)).toHaveLength(0);
+    expect(c.conn.frames.filter((f) => f.type === FrameType.PUSH)).toEqual([]);
+
+    // The right HELLO: B answers with its own, then takes a DIRECT written 3 bytes at a
+    // time and answers its RESULTS on the same connection; then a frame past 8 MiB ends it.
+    const s: Socket = connect(port, '127.0.0.1');
+    s.setNoDelay(true);
+    const got: Buffer[] = [];
+    s.on('data', (d) => got.push(d));
+    const closed = new Promise((r) => s.on('close', r));
+    s.write(frame(1, B(`1 x ${token}`)));
+    await until(() => Buffer.concat(got).includes('1 a'), 2_000, "b's HELLO");
+    const epoch = (await redis.command(`HGET ${prefix}p:p4 epoch`)).trim().split('\n').at(-1)!;
+    const direct = encodeMessage(
+      MessageKind.DIRECT,
+      ['x', 'r1', '1', '7', '3', '1', 'p4', epoch],
+      [B('hey')],
+    );
+    const deadline = Buffer.alloc(8);
+    deadline.writeDoubleBE(Date.now() + 60_000, 0);
+    const message = frame(2, Buffer.concat([deadline, direct]));
+    for (let at = 0; at < message.length; at += 3) {
+      s.write(message.subarray(at, at + 3));
+      await sleep(1);
+    }
+    await until(() => c.conn.frames.some((f) => f.type === FrameType.PUSH), 2_000, 'the push');
+    expect(bodies(c)).toEqual(['hey']);
+    await until(() => Buffer.concat(got).includes('r1'), 2_000, 'the RESULTS');
+    // B's HELLO frame, then a MESSAGE frame (length, type, deadline) with the RESULTS.
+    const answer = Buffer.concat(got);
+    const results = decodeMessage(answer.subarray(4 + answer.readUInt32BE(0) + 5 + 8));
+    expect(results).toMatchObject({ kind: MessageKind.RESULTS, fields: ['a', '1', 'r1', 'w'] });
     const huge = Buffer.alloc(5);
     huge.writeUInt32BE(64 * 1024 * 1024, 0);
-    expect(await closedAfter(huge)).toHaveLength(0);
-    expect(c.conn.frames.filter((f) => f.type === FrameType.PUSH)).toEqual([]);
+    s.write(huge);
+    await closed;
   });
 
   it('config: a bad address names the key; a port in use stops the start naming it', async () => {

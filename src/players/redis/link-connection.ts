@@ -6,6 +6,8 @@ export const LINK_VERSION = 1;
 export const LinkFrame = { HELLO: 1, MESSAGE: 2 } as const;
 /** Largest frame taken in; a peer sending more is cut off (a DIRECT message is ≤ ~300 KiB). */
 export const LINK_MAX_FRAME_BYTES = 8 * 1024 * 1024;
+/** Largest frame taken before the HELLOs are through (a HELLO is some 60 bytes). */
+const MAX_HELLO_BYTES = 512;
 /** Output queued on a link past which it takes no more messages (they go over Redis). */
 export const LINK_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
@@ -29,7 +31,10 @@ export interface LinkHandlers {
 export class LinkConnection {
   peer = '';
   ready = false;
-  private pending: Buffer | null = null;
+  /** Input not yet a whole frame, and how many bytes the next one needs. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  private needed = HEADER_BYTES;
 
   constructor(
     readonly socket: Socket,
@@ -77,15 +82,25 @@ export class LinkConnection {
   }
 
   private read(chunk: Buffer): void {
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = null;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    // A frame arriving in many chunks is joined once, when it is whole.
+    if (this.buffered < this.needed) return;
+    let buf = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
+    this.chunks = [];
+    this.buffered = 0;
+    this.needed = HEADER_BYTES;
     while (buf.length >= HEADER_BYTES) {
       const length = buf.readUInt32BE(0);
-      if (length < 1 || length > LINK_MAX_FRAME_BYTES) {
+      // Before the HELLOs only a HELLO fits: a dialer that has not proved itself buffers little.
+      if (length < 1 || length > (this.ready ? LINK_MAX_FRAME_BYTES : MAX_HELLO_BYTES)) {
         this.socket.destroy();
         return;
       }
-      if (buf.length < 4 + length) break;
+      if (buf.length < 4 + length) {
+        this.needed = 4 + length;
+        break;
+      }
       const type = buf[4];
       const payload = buf.subarray(HEADER_BYTES, 4 + length);
       buf = buf.subarray(4 + length);
@@ -99,7 +114,10 @@ export class LinkConnection {
       }
       if (this.socket.destroyed) return;
     }
-    if (buf.length > 0) this.pending = buf;
+    if (buf.length > 0) {
+      this.chunks.push(buf);
+      this.buffered = buf.length;
+    }
   }
 }
 

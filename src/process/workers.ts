@@ -57,9 +57,10 @@ export function checkWorkers(text: string, config: GatewayConfig): number {
 /**
  * The primary process of `--workers N`: forks N workers that run the gateway and share
  * its listeners (node:cluster hands them the accepted connections). Each worker gets
- * GATEWAY_NODE_ID `<node.id>-w<i>` (and a node link listener of its own, port + i). A worker that dies is forked again. On SIGTERM/SIGINT
- * the primary asks every worker to stop (over IPC, so a worker that also got the
- * terminal's SIGINT stops once), and exits 0 once they all have.
+ * GATEWAY_NODE_ID `<node.id>-w<i>` (and a node link listener of its own, port + i). A
+ * worker that dies is forked again. On SIGTERM/SIGINT the primary asks every worker to
+ * stop (over IPC, so a worker that also got the terminal's SIGINT stops once), and exits
+ * 0 once they all have.
  */
 export function runPrimary(count: number, config: GatewayConfig, log: Logger): Promise<number> {
   const workers = new Map<Worker, number>();

@@ -178,6 +178,21 @@ class Flow {
   }
 }
 
+/** Pushes `data` to `player` through `from` while `stalled` is stopped (SIGSTOP), then resumes it. */
+async function pushWhileStopped(
+  stalled: GatewayProcess,
+  from: GatewayProcess,
+  player: string,
+  data: string,
+): Promise<Record<string, string>> {
+  stalled.child!.kill('SIGSTOP');
+  try {
+    return await from.push([player], data);
+  } finally {
+    stalled.child!.kill('SIGCONT');
+  }
+}
+
 /** gateway_cluster_link_messages_total{direction="out"}, summed over the nodes. */
 async function linkMessagesOut(nodesOf: GatewayProcess[]): Promise<number> {
   let sum = 0;
@@ -442,14 +457,7 @@ describe('Redis chaos while pushes flow', () => {
     const [, a, b] = await cluster('stall:');
     const p = new Player('sp1');
     await p.login(a);
-    a.child!.kill('SIGSTOP');
-    let answer: Record<string, string>;
-    try {
-      answer = await b.push([p.name], 'late');
-    } finally {
-      a.child!.kill('SIGCONT');
-    }
-    expect(answer).toEqual({ [p.name]: 'cached' });
+    expect(await pushWhileStopped(a, b, p.name, 'late')).toEqual({ [p.name]: 'cached' });
     // The stalled node wrote it when it resumed: delivered at least once.
     const live = await p.current!.nextOfType(FrameType.PUSH, 5_000);
     expect(live.body.toString()).toBe('late');
@@ -469,14 +477,7 @@ describe('Redis chaos while pushes flow', () => {
       expect(i, 'a push over the link').toBeLessThan(50);
       expect(await b.push([p.name], `warm${i}`)).toEqual({ [p.name]: 'delivered' });
     }
-    a.child!.kill('SIGSTOP');
-    let answer: Record<string, string>;
-    try {
-      answer = await b.push([p.name], 'late');
-    } finally {
-      a.child!.kill('SIGCONT');
-    }
-    expect(answer).toEqual({ [p.name]: 'cached' });
+    expect(await pushWhileStopped(a, b, p.name, 'late')).toEqual({ [p.name]: 'cached' });
     await eventually(async () => b.logs.some((l) => l.msg === 'cluster link down'), 'b dropped the link');
     // The stalled node read the message when it resumed, past its deadline: not written.
     await sleep(1_000);

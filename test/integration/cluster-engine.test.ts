@@ -12,6 +12,7 @@ import {
   type EngineNode,
   nodeConfig,
   sleep,
+  startCluster,
   startNode,
   uniquePrefix,
   until,
@@ -38,18 +39,8 @@ const MODES = [
 let linkListen: string | null = null;
 
 /** `count` nodes a, b, c… of one cluster (one key prefix). */
-async function cluster(count: number, overrides: Partial<GatewayConfigInput> = {}): Promise<EngineNode[]> {
-  const prefix = uniquePrefix();
-  const nodes: EngineNode[] = [];
-  for (let i = 0; i < count; i++) {
-    const config = nodeConfig('redis', String.fromCharCode(97 + i), redis.url, prefix, overrides);
-    config.cluster = { ...config.cluster, link: { listen: linkListen } };
-    const nd = await startNode(config);
-    started.push(nd);
-    nodes.push(nd);
-  }
-  return nodes;
-}
+const cluster = (count: number, overrides: Partial<GatewayConfigInput> = {}): Promise<EngineNode[]> =>
+  startCluster(redis.url, Array(count).fill(linkListen), started, overrides);
 
 const B = (s: string): Buffer => Buffer.from(s);
 const pushes = (c: { conn: { take(t: number): { seq: number; body: Buffer }[] } }) =>

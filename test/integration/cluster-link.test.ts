@@ -16,6 +16,7 @@ import {
   type EngineNode,
   nodeConfig,
   sleep,
+  startCluster,
   startNode,
   uniquePrefix,
   until,
@@ -35,19 +36,9 @@ afterEach(async () => {
 
 const LINK = '127.0.0.1:0';
 
-/** Nodes of one cluster (one key prefix), each with cluster.link.listen as given (null: off). */
-async function cluster(links: Array<string | null>): Promise<EngineNode[]> {
-  const prefix = uniquePrefix();
-  const nodes: EngineNode[] = [];
-  for (const [i, listen] of links.entries()) {
-    const config = nodeConfig('redis', String.fromCharCode(97 + i), redis.url, prefix);
-    config.cluster = { ...config.cluster, link: { listen } };
-    const nd = await startNode(config);
-    started.push(nd);
-    nodes.push(nd);
-  }
-  return nodes;
-}
+/** Nodes of one cluster, each with cluster.link.listen as given (null: off). */
+const cluster = (links: Array<string | null>): Promise<EngineNode[]> =>
+  startCluster(redis.url, links, started);
 
 const B = (s: string): Buffer => Buffer.from(s);
 const bodies = (c: { conn: { take(t: number): { seq: number; body: Buffer }[] } }) =>

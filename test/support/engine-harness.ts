@@ -181,4 +181,26 @@ export async function startNode(input: GatewayConfigInput): Promise<EngineNode> 
   return node;
 }
 
+/**
+ * Nodes a, b, c… of a new cluster (one key prefix) on the Redis engine, one per entry of
+ * `links` (its cluster.link.listen; null: no link); each is also added to `started`.
+ */
+export async function startCluster(
+  redisUrl: string,
+  links: Array<string | null>,
+  started: EngineNode[],
+  overrides: Partial<GatewayConfigInput> = {},
+): Promise<EngineNode[]> {
+  const prefix = uniquePrefix();
+  const nodes: EngineNode[] = [];
+  for (const [i, listen] of links.entries()) {
+    const config = nodeConfig('redis', String.fromCharCode(97 + i), redisUrl, prefix, overrides);
+    config.cluster = { ...config.cluster, link: { listen } };
+    const nd = await startNode(config);
+    started.push(nd);
+    nodes.push(nd);
+  }
+  return nodes;
+}
+
 export { sleep, waitFor as until } from './wait.js';

@@ -128,6 +128,17 @@ describe('node links', () => {
     expect(bodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `x${i}`));
   });
 
+  it('a node without a listener of its own sends over Redis, even to a node that has one', async () => {
+    const [a, b] = await cluster([null, LINK]);
+    const c = await b.login('p6');
+    for (let i = 0; i < 10; i++) {
+      expect(await a.players.push(['p6'], 1, B(`z${i}`), true)).toEqual(['delivered']);
+      await sleep(10);
+    }
+    expect(linkOut(a)).toBe(0);
+    expect(bodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `z${i}`));
+  });
+
   it('a node that restarts (new port, new token): the link drops, pushes go over Redis, then over a new link', async () => {
     const [a, b] = await cluster([LINK, LINK]);
     await b.login('p5');

@@ -22,10 +22,10 @@ interface Peer {
  * Node links (`cluster.link.listen`): direct TCP connections between nodes, so a push
  * sent from the route cache skips Redis' two publishes (docs/cluster.md, "Node links").
  * A node with a listener advertises `host:port token` under `<prefix>link:<node>` with
- * its heartbeat; a node sending to it dials on first use and proves it read that key by
- * the token in its HELLO (the trust boundary stays Redis access). Only DIRECT messages go
- * one way and RESULTS the other; everything else, and any push while a link is down,
- * dialing or full, goes over Redis as before.
+ * its heartbeat; a node that has a listener too dials it on first use and proves it read
+ * that key by the token in its HELLO (the trust boundary stays Redis access). Only DIRECT
+ * messages go one way and RESULTS the other; everything else, and any push while a link
+ * is down, dialing or full, goes over Redis as before.
  */
 export class NodeLinks {
   private readonly token = randomBytes(24).toString('base64url');
@@ -82,6 +82,8 @@ export class NodeLinks {
 
   /** A link to `node` that takes a message now, or null: then use Redis (a dial may start). */
   to(node: string): LinkConnection | null {
+    // Links are on per node: one without a listener never looks for others' (no Redis reads).
+    if (this.advertised === null) return null;
     let peer = this.peers.get(node);
     if (peer === undefined) {
       peer = { conn: null, dialing: false, retryAt: 0 };

@@ -36,7 +36,8 @@
  *
  * env: PUSHES (20000), BATCH_PUSHES (5 × PUSHES), PLAYERS (2000 on each of local and B),
  *      PROFILE (a directory: every gateway process writes a CPU profile there),
- *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (3),
+ *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (5),
+ *      WARMUP (1: full-size runs of every scenario before the measured rounds),
  *      LINKS (1: node links on, cluster.link.listen 127.0.0.1:0 on every Redis node; 0: off),
  *      ONLY (scenario names, comma-separated: measure just those, e.g. ONLY=redis-local,redis-cross)
  */
@@ -59,7 +60,8 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32);
 const BATCH = Number(process.env.BATCH ?? 100);
 const SESSIONS_WANTED = Number(process.env.SESSIONS ?? 10_000);
 const BROADCASTS = Number(process.env.BROADCASTS ?? 20);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const WARMUP = Number(process.env.WARMUP ?? 1);
 const LINKS = process.env.LINKS !== '0';
 const ONLY = process.env.ONLY ? process.env.ONLY.split(',') : null;
 
@@ -543,8 +545,7 @@ interface Task {
   mode: string;
   /** The clients' group that counts its frames. */
   tag: string;
-  /** A measured run; `short`: a warm-up run of a tenth the size, not recorded. */
-  run(short?: boolean): Promise<Sample>;
+  run(): Promise<Sample>;
 }
 
 function fmt(n: number, digits = 0): string {
@@ -710,8 +711,8 @@ async function main(): Promise<void> {
       scenario,
       mode,
       tag,
-      run: (short = false) => {
-        const wanted = (perCall === 1 ? PUSHES : BATCH_PUSHES) / (short ? 10 : 1);
+      run: () => {
+        const wanted = perCall === 1 ? PUSHES : BATCH_PUSHES;
         const calls = Math.max(1, Math.ceil(wanted / perCall));
         const total = calls * perCall;
         return measure(clients, tag, procs, total, async () => {
@@ -732,8 +733,8 @@ async function main(): Promise<void> {
     scenario: name,
     mode: `${sessions} sess`,
     tag,
-    run: (short = false) => {
-      const count = short ? 3 : BROADCASTS;
+    run: () => {
+      const count = BROADCASTS;
       return measure(c, tag, [...gw.procs, redisProc(r)], sessions * count, async () => {
         for (let i = 0; i < count; i++) {
           const delivered = await broadcastOnce(gw.api);
@@ -758,8 +759,10 @@ async function main(): Promise<void> {
   ];
   const tasks = ONLY === null ? allTasks : allTasks.filter((t) => ONLY.includes(t.scenario));
 
-  // Warm-up (JIT, pools, Redis script cache): one short run of each, not recorded.
-  for (const t of tasks) await t.run(true);
+  // Warm-up (JIT, pools, Redis script cache, heap sizes): WARMUP full-size runs of each, not
+  // recorded. One run a tenth the size left the cross-node push ~40 % dearer in the first
+  // rounds than from the fourth on (58, 49, 43, 38, 40 µs).
+  for (let w = 0; w < WARMUP; w++) for (const t of tasks) await t.run();
   console.log(`set up and warmed up in ${s(performance.now() - startedAt)}; measuring`);
 
   const samples = new Map<string, Sample[]>();
@@ -770,6 +773,11 @@ async function main(): Promise<void> {
     for (const t of order) {
       const sample = await t.run();
       samples.set(t.key, [...(samples.get(t.key) ?? []), sample]);
+      // Every round's figure, so a noisy run shows as one (the report gives medians).
+      const p99 = Number.isNaN(sample.p99) ? '' : `, p99 ${fmt(sample.p99, 2)} ms`;
+      console.log(
+        `  round ${round + 1}  ${t.key.padEnd(20)} ${fmt(sample.cpu, 1).padStart(7)} µs/push${p99}`,
+      );
       lost += sample.lost;
       extra += sample.extra;
       if (sample.lost > 0)

@@ -194,6 +194,17 @@ describe('node links', () => {
     big.writeUInt32BE(4_096, 0);
     expect(await closedAfter(big)).toHaveLength(0);
     expect(c.conn.frames.filter((f) => f.type === FrameType.PUSH)).toEqual([]);
+    // A dialer refused again and again (another version dials every second) is logged once a minute.
+    for (let i = 0; i < 3; i++) {
+      expect(await closedAfter(frame(1, B(`1 x ${'A'.repeat(32)}`)))).toHaveLength(0);
+      expect(await closedAfter(frame(1, B(`2 x ${token}`)))).toHaveLength(0);
+    }
+    const refusals = b.logs.filter((l) => l.msg.startsWith('cluster link:'));
+    expect(refusals.map((l) => [l.msg, l.unloggedRefusals])).toEqual([
+      ['cluster link: wrong token, connection refused', 0],
+      ['cluster link: HELLO refused', 0],
+    ]);
+    expect(refusals[0]).toMatchObject({ from: 'x' });
 
     // The right HELLO: B answers with its own, then takes a DIRECT written 3 bytes at a
     // time and answers its RESULTS on the same connection; then a frame past 8 MiB ends it.

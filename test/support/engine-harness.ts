@@ -4,6 +4,7 @@
  * One EngineNode is one gateway node; several Redis nodes can share one Redis.
  */
 
+import { Writable } from 'node:stream';
 import { buildConfig } from '../../src/config/load.js';
 import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
@@ -85,6 +86,8 @@ export class EngineNode {
   readonly players: Players;
   private readonly host: SessionHost;
   readonly lifecycle: Array<[string, string, string]> = [];
+  /** What the node logged at warn and above (every level with TEST_LOG_LEVEL, also printed). */
+  readonly logs: Array<{ level: number; msg: string; [field: string]: unknown }> = [];
   private readonly closing = new Set<Promise<void>>();
 
   constructor(input: GatewayConfigInput) {
@@ -112,11 +115,21 @@ export class EngineNode {
       this.config,
       this.sessions,
       this.metrics,
-      createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'),
+      createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', this.logSink()),
     );
     this.players.onLifecycle((event, playerId, session) =>
       this.lifecycle.push([event, playerId, session.id]),
     );
+  }
+
+  private logSink(): Writable {
+    return new Writable({
+      write: (line: Buffer, _encoding, done) => {
+        this.logs.push(JSON.parse(line.toString()));
+        if (process.env.TEST_LOG_LEVEL) process.stdout.write(line);
+        done();
+      },
+    });
   }
 
   /** A new session (HELLO already written and taken). */

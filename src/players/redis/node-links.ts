@@ -10,6 +10,10 @@ import type { RedisConnection } from './redis-connection.js';
 const DIAL_TIMEOUT_MS = 1_000;
 /** After a failed dial (or no link advertised), how long pushes to that node go over Redis before the next try. */
 const REDIAL_MS = 1_000;
+/** A refusal logged for a dialer is not logged again for it (same reason) within this; then with a count. */
+const REFUSAL_LOG_MS = 60_000;
+/** Most dialers whose refusals are remembered for that (past it, the memory starts over). */
+const MAX_REFUSALS_REMEMBERED = 1_000;
 
 /** This node's links to one other node: the one in use, and when to dial again. */
 interface Peer {
@@ -35,6 +39,8 @@ export class NodeLinks {
   private readonly peers = new Map<string, Peer>();
   private readonly accepted = new Set<LinkConnection>();
   private readonly handlers: LinkHandlers;
+  /** By reason and dialer: until when its refusals are not logged, and how many were not. */
+  private readonly refusals = new Map<string, { until: number; unlogged: number }>();
   private closed = false;
 
   constructor(
@@ -123,8 +129,9 @@ export class NodeLinks {
   private onHello(c: LinkConnection, text: string): void {
     const [version, node, token] = text.split(' ');
     if (Number(version) !== LINK_VERSION || node === undefined || node === '') {
-      this.conn.log.warn({ node: this.conn.nodeId, hello: text.slice(0, 40) }, 'cluster link: HELLO refused');
-      c.close();
+      this.refused(c, 'cluster link: HELLO refused', `hello ${c.socket.remoteAddress}`, {
+        hello: text.slice(0, 40),
+      });
       return;
     }
     if (!c.incoming) {
@@ -134,16 +141,32 @@ export class NodeLinks {
       return;
     }
     if (token === undefined || !sameToken(token, this.token)) {
-      this.conn.log.warn(
-        { node: this.conn.nodeId, from: node },
-        'cluster link: wrong token, connection refused',
-      );
-      c.close();
+      this.refused(c, 'cluster link: wrong token, connection refused', `token ${node.slice(0, 64)}`, {
+        from: node.slice(0, 64),
+      });
       return;
     }
     c.peer = node;
     c.hello(`${LINK_VERSION} ${this.conn.nodeId}`);
     this.ready(c);
+  }
+
+  /**
+   * Closes a connection whose HELLO is refused, and logs it, once per dialer and reason
+   * within REFUSAL_LOG_MS: a node of another version, say, dials again every REDIAL_MS.
+   */
+  private refused(c: LinkConnection, msg: string, key: string, fields: Record<string, unknown>): void {
+    c.close();
+    const now = Date.now();
+    const seen = this.refusals.get(key);
+    if (seen !== undefined && now < seen.until) {
+      seen.unlogged++;
+      return;
+    }
+    if (this.refusals.size >= MAX_REFUSALS_REMEMBERED) this.refusals.clear();
+    this.refusals.set(key, { until: now + REFUSAL_LOG_MS, unlogged: 0 });
+    const unloggedRefusals = seen?.unlogged ?? 0;
+    this.conn.log.warn({ node: this.conn.nodeId, ...fields, unloggedRefusals }, msg);
   }
 
   private ready(c: LinkConnection): void {

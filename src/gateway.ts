@@ -242,13 +242,15 @@ export class Gateway {
   }
 
   /**
-   * SIGHUP: re-reads the listen.tls files; every TLS listener takes them for its next
-   * handshakes, open sessions stay. False (and logged) when TLS is off or a file is bad:
-   * the old certificate stays.
+   * SIGHUP: re-reads the listen.tls files, and cluster.link.tls'; every TLS listener (and
+   * node link) takes them for its next handshakes, open sessions and links stay. False
+   * when no TLS is on, or a file is bad (logged: the old certificate stays).
    */
   reloadTls(): boolean {
-    if (this.tls === null) return false;
-    return this.tls.reload();
+    const reloaded: boolean[] = [];
+    if (this.tls !== null) reloaded.push(this.tls.reload());
+    if (this.config.cluster.link.tls !== null) reloaded.push(this.playersStore.reloadTls());
+    return reloaded.length > 0 && reloaded.every(Boolean);
   }
 
   /**

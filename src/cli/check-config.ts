@@ -45,6 +45,7 @@ export async function checkConfig(
   const { config, baseDir } = loadConfigFile(path, options.env ?? process.env);
   // The gateway reads them before it listens; a bad one is the same exit 2 here.
   if (config.listen.tls !== null) readTlsFiles(config.listen.tls);
+  if (config.cluster.link.tls !== null) readTlsFiles(config.cluster.link.tls, 'cluster.link.tls');
   // Plugin logs during setup are diagnostics: warnings and up, to stderr.
   const plugins = await probePlugins(config, baseDir, createLogger('warn', process.stderr));
   const report = analyze(config, plugins);

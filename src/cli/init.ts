@@ -109,6 +109,13 @@ export const NOTES: Record<string, Note> = {
   'cluster.redis.commandTimeoutMs': { note: 'ms: bound on every Redis command.' },
   'cluster.link': { note: 'Node links (docs/cluster.md): DIRECT pushes between nodes over TCP, not Redis.' },
   'cluster.link.listen': { note: 'host:port this node takes them on; null: off.', example: '0.0.0.0:7400' },
+  'cluster.link.tls': { note: 'TLS both ways on node links; null: plain TCP. Files re-read on SIGHUP.' },
+  'cluster.link.tls.cert': { note: "PEM: this node's certificate (server and client).", example: 'node.crt' },
+  'cluster.link.tls.key': { note: 'PEM: its private key.', example: 'node.key' },
+  'cluster.link.tls.ca': {
+    note: "PEM: the CA a peer's certificate must chain to.",
+    example: 'cluster-ca.crt',
+  },
   events: { note: 'Lifecycle events.' },
   'events.target': { note: 'target name receiving online/offline POSTs; null: none.' },
   plugins: { note: 'Business logic in the gateway (docs/plugins.md). None by default.' },

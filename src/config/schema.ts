@@ -131,6 +131,15 @@ const listenTls = z
   .nullable()
   .default(null);
 
+/**
+ * TLS on node links (docs/cluster.md, "Node links"): off while null. Both ends present
+ * `cert` and accept only a peer whose certificate `ca` signed; files re-read on SIGHUP.
+ */
+const linkTls = z
+  .strictObject({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1) })
+  .nullable()
+  .default(null);
+
 export const configSchema = z.strictObject({
   node: z.strictObject({ id: z.string().min(1).default(`${hostname()}-${process.pid}`) }).prefault({}),
   listen: z
@@ -237,7 +246,17 @@ export const configSchema = z.strictObject({
         })
         .prefault({}),
       /** Node links (docs/cluster.md): where this node takes other nodes' DIRECT pushes; null: off. */
-      link: z.strictObject({ listen: address.nullable().default(null) }).prefault({}),
+      link: z
+        .strictObject({ listen: address.nullable().default(null), tls: linkTls })
+        .superRefine((link, ctx) => {
+          if (link.tls !== null && link.listen === null)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tls'],
+              message: 'needs cluster.link.listen (links are off)',
+            });
+        })
+        .prefault({}),
     })
     .prefault({}),
   events: z.strictObject({ target: z.string().min(1).nullable().default(null) }).prefault({}),

@@ -15,42 +15,40 @@ export interface TlsFiles {
 }
 
 /**
- * Reads `listen.tls.cert`, `key` and `ca` and checks them as a TLS listener would use
+ * Reads `listen.tls.cert`, `key` and `ca` (or those under `at`) and checks them as a TLS listener would use
  * them: each file readable and PEM of its kind, the key that of the certificate, and
  * OpenSSL accepting the three together. Throws a ConfigError naming the key at fault, so
  * a start (exit 2), check-config and a SIGHUP reload report the same thing.
  */
-export function readTlsFiles(tls: TlsConfig): TlsFiles {
-  const cert = readPem('listen.tls.cert', tls.cert, 'CERTIFICATE');
-  const key = readPem('listen.tls.key', tls.key, 'PRIVATE KEY');
-  const ca = tls.ca === null ? null : readPem('listen.tls.ca', tls.ca, 'CERTIFICATE');
+export function readTlsFiles(
+  tls: Pick<TlsConfig, 'cert' | 'key' | 'ca'>,
+  /** The config key the paths are under (`listen.tls`, `cluster.link.tls`), for the errors. */
+  at = 'listen.tls',
+): TlsFiles {
+  const cert = readPem(`${at}.cert`, tls.cert, 'CERTIFICATE');
+  const key = readPem(`${at}.key`, tls.key, 'PRIVATE KEY');
+  const ca = tls.ca === null ? null : readPem(`${at}.ca`, tls.ca, 'CERTIFICATE');
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(cert);
     if (ca !== null) new X509Certificate(ca);
   } catch (err) {
-    throw new ConfigError(
-      `listen.tls.cert: ${tls.cert} is not a readable certificate: ${(err as Error).message}`,
-    );
+    throw new ConfigError(`${at}.cert: ${tls.cert} is not a readable certificate: ${(err as Error).message}`);
   }
   let privateKey: ReturnType<typeof createPrivateKey>;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
     // An encrypted key lands here too: the gateway takes no passphrase.
-    throw new ConfigError(
-      `listen.tls.key: ${tls.key} is not a usable private key: ${(err as Error).message}`,
-    );
+    throw new ConfigError(`${at}.key: ${tls.key} is not a usable private key: ${(err as Error).message}`);
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new ConfigError(`listen.tls.key: ${tls.key} is not the key of the certificate in ${tls.cert}`);
+    throw new ConfigError(`${at}.key: ${tls.key} is not the key of the certificate in ${tls.cert}`);
   }
   try {
     createSecureContext({ cert, key, ...(ca === null ? {} : { ca }) });
   } catch (err) {
-    throw new ConfigError(
-      `listen.tls.cert: OpenSSL refuses ${tls.cert} with its key: ${(err as Error).message}`,
-    );
+    throw new ConfigError(`${at}.cert: OpenSSL refuses ${tls.cert} with its key: ${(err as Error).message}`);
   }
   return { cert, key, ca };
 }

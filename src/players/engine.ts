@@ -89,4 +89,9 @@ export interface Engine {
    * 5 s). Read-only; rejects with EngineUnavailableError when Redis cannot be reached.
    */
   nodes(): Promise<NodeInfo[]>;
+  /**
+   * SIGHUP: re-reads the engine's own TLS files (Redis: `cluster.link.tls`) for its next
+   * connections. False when it has none, or a file is bad (logged; the old ones stay).
+   */
+  reloadTls(): boolean;
 }

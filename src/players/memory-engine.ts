@@ -172,6 +172,11 @@ export class MemoryEngine implements Engine {
     return { online: this.hub.size, offline: this.offline.size, offlineMessages: this.queued };
   }
 
+  /** Nothing of its own to reload: no TLS. */
+  reloadTls(): boolean {
+    return false;
+  }
+
   async nodes(): Promise<NodeInfo[]> {
     return [{ id: this.config.node.id, instance: null, heartbeatAgeMs: 0 }];
   }

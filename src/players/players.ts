@@ -64,6 +64,11 @@ export class Players implements PlayerService {
     return this.engine.counts();
   }
 
+  /** SIGHUP: the engine's TLS files (Engine.reloadTls). */
+  reloadTls(): boolean {
+    return this.engine.reloadTls();
+  }
+
   /** The nodes alive now (Engine.nodes): this one with the local engine. */
   nodes(): Promise<NodeInfo[]> {
     return this.engine.nodes();

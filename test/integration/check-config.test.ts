@@ -120,6 +120,16 @@ describe('check-config', () => {
     );
   });
 
+  it('a node link TLS file that is not PEM fails with its key named', () => {
+    const garbage = join(dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a certificate\n');
+    const r = check(
+      `cluster: { engine: redis, link: { listen: "127.0.0.1:0", tls: { cert: ${garbage}, key: ${garbage}, ca: ${garbage} } } }`,
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^game-gateway: cluster\.link\.tls\.cert: .*garbage\.pem is not PEM/m);
+  });
+
   it('a bad target URL names the expected form', () => {
     const r = check('targets: { game: { url: "127.0.0.1:8081/game" } }');
     expect(r.status).toBe(2);

@@ -200,7 +200,7 @@ describe('node links', () => {
       expect(await closedAfter(frame(1, B(`2 x ${token}`)))).toHaveLength(0);
     }
     const refusals = b.logs.filter((l) => l.msg.startsWith('cluster link:'));
-    expect(refusals.map((l) => [l.msg, l.unloggedRefusals])).toEqual([
+    expect(refusals.map((l) => [l.msg, l.unloggedRepeats])).toEqual([
       ['cluster link: wrong token, connection refused', 0],
       ['cluster link: HELLO refused', 0],
     ]);

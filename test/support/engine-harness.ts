@@ -194,21 +194,27 @@ export async function startNode(input: GatewayConfigInput): Promise<EngineNode> 
   return node;
 }
 
+/** A node's cluster.link: its listen address (null: no link), or the whole section. */
+export type LinkInput = string | null | NonNullable<NonNullable<GatewayConfigInput['cluster']>['link']>;
+
 /**
  * Nodes a, b, c… of a new cluster (one key prefix) on the Redis engine, one per entry of
- * `links` (its cluster.link.listen; null: no link); each is also added to `started`.
+ * `links` (its cluster.link); each is also added to `started`.
  */
 export async function startCluster(
   redisUrl: string,
-  links: Array<string | null>,
+  links: LinkInput[],
   started: EngineNode[],
   overrides: Partial<GatewayConfigInput> = {},
 ): Promise<EngineNode[]> {
   const prefix = uniquePrefix();
   const nodes: EngineNode[] = [];
-  for (const [i, listen] of links.entries()) {
+  for (const [i, link] of links.entries()) {
     const config = nodeConfig('redis', String.fromCharCode(97 + i), redisUrl, prefix, overrides);
-    config.cluster = { ...config.cluster, link: { listen } };
+    config.cluster = {
+      ...config.cluster,
+      link: typeof link === 'object' && link !== null ? link : { listen: link },
+    };
     const nd = await startNode(config);
     started.push(nd);
     nodes.push(nd);

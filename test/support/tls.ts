@@ -55,6 +55,11 @@ export class TestPki {
     return this.leaf(cn, by, 'extendedKeyUsage=clientAuth\n');
   }
 
+  /** A certificate for both ends of a node link (server and client), for 127.0.0.1, signed by `by`. */
+  node(cn: string, by: Issued = this.ca): Issued {
+    return this.leaf(cn, by, 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  }
+
   private leaf(cn: string, by: Issued, extensions: string): Issued {
     const base = join(this.dir, cn);
     const issued = { cert: `${base}.pem`, key: `${base}.key` };

@@ -1,6 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { connect, createServer, type Server } from 'node:net';
-import type { Address } from '../../config/schema.js';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import * as tls from 'node:tls';
+import type { Address, GatewayConfig } from '../../config/schema.js';
+import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
 import { advertisedAddress } from '../../registry/advertise.js';
 import { LINK_VERSION, LinkConnection, type LinkHandlers } from './link-connection.js';
 import { NODE_TTL_MS } from './node-registration.js';
@@ -10,10 +12,12 @@ import type { RedisConnection } from './redis-connection.js';
 const DIAL_TIMEOUT_MS = 1_000;
 /** After a failed dial (or no link advertised), how long pushes to that node go over Redis before the next try. */
 const REDIAL_MS = 1_000;
-/** A refusal logged for a dialer is not logged again for it (same reason) within this; then with a count. */
-const REFUSAL_LOG_MS = 60_000;
-/** Most dialers whose refusals are remembered for that (past it, the memory starts over). */
-const MAX_REFUSALS_REMEMBERED = 1_000;
+/** A link warning (a refused dialer, a failed handshake) is not logged again for that peer and reason within this. */
+const WARN_REPEAT_MS = 60_000;
+/** Most peers whose warnings are remembered for that (past it, the memory starts over). */
+const MAX_WARNINGS_REMEMBERED = 1_000;
+
+export type LinkTlsConfig = NonNullable<GatewayConfig['cluster']['link']['tls']>;
 
 /** This node's links to one other node: the one in use, and when to dial again. */
 interface Peer {
@@ -29,24 +33,30 @@ interface Peer {
  * its heartbeat; a node that has a listener too dials it on first use and proves it read
  * that key by the token in its HELLO (the trust boundary stays Redis access). Only DIRECT
  * messages go one way and RESULTS the other; everything else, and any push while a link
- * is down, dialing or full, goes over Redis as before.
+ * is down, dialing or full, goes over Redis as before. With `cluster.link.tls` both ends
+ * speak TLS and accept only a certificate of the cluster's CA.
  */
 export class NodeLinks {
   private readonly token = randomBytes(24).toString('base64url');
-  private server: Server | null = null;
+  private server: Server | tls.Server | null = null;
   /** `host:port token`, once listening. */
   private advertised: string | null = null;
   private readonly peers = new Map<string, Peer>();
   private readonly accepted = new Set<LinkConnection>();
   private readonly handlers: LinkHandlers;
-  /** By reason and dialer: until when its refusals are not logged, and how many were not. */
-  private readonly refusals = new Map<string, { until: number; unlogged: number }>();
+  /** `cluster.link.tls`'s files (null: plain TCP); re-read by reloadTls(). */
+  private tlsFiles: TlsFiles | null;
+  /** By reason and peer: until when its warning is not logged again, and how many were not. */
+  private readonly warned = new Map<string, { until: number; unlogged: number }>();
   private closed = false;
 
   constructor(
     private readonly conn: RedisConnection,
+    private readonly tlsConfig: LinkTlsConfig | null,
     onMessage: (conn: LinkConnection, deadline: number, message: Buffer) => void,
   ) {
+    // Read now: a bad file is a ConfigError naming its key before anything listens.
+    this.tlsFiles = tlsConfig === null ? null : readTlsFiles(tlsConfig, 'cluster.link.tls');
     this.handlers = {
       hello: (c, text) => this.onHello(c, text),
       message: onMessage,
@@ -56,7 +66,7 @@ export class NodeLinks {
 
   /** Listens on `at`; returns the address bound (`host:port`). */
   async listen(at: Address, advertise: string): Promise<string> {
-    const server = createServer((socket) => {
+    const accept = (socket: Socket) => {
       if (this.closed) {
         socket.destroy();
         return;
@@ -67,7 +77,8 @@ export class NodeLinks {
       socket.setTimeout(DIAL_TIMEOUT_MS, () => {
         if (!c.ready) socket.destroy();
       });
-    });
+    };
+    const server = this.tlsFiles === null ? createServer(accept) : this.tlsServer(this.tlsFiles, accept);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // Exclusive: under --workers each worker is its own node, on its own port (never shared by node:cluster).
@@ -78,6 +89,49 @@ export class NodeLinks {
     const bound = `${address.includes(':') ? `[${address}]` : address}:${port}`;
     this.advertised = `${advertisedAddress(bound, advertise)} ${this.token}`;
     return bound;
+  }
+
+  /**
+   * TLS both ways: this node's certificate, and a dialer's must chain to the CA (as this
+   * node checks a listener's when it dials). A failed handshake (a plain dialer, another
+   * CA) is closed and logged at debug: the dialer sends over Redis meanwhile.
+   */
+  private tlsServer(files: TlsFiles, accept: (socket: Socket) => void): tls.Server {
+    const server = tls.createServer(
+      { ...context(files), requestCert: true, rejectUnauthorized: true, handshakeTimeout: DIAL_TIMEOUT_MS },
+      accept,
+    );
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.conn.log.debug(
+        { err: err.message, remote: socket.remoteAddress },
+        'cluster link: tls handshake failed',
+      );
+      socket.destroy();
+    });
+    return server;
+  }
+
+  /**
+   * SIGHUP: re-reads `cluster.link.tls`' files. New links (both ways) use them; links up
+   * keep theirs. A file that does not check keeps the old ones, and says why. False when
+   * links have no TLS, or the files did not check.
+   */
+  reloadTls(): boolean {
+    if (this.tlsConfig === null) return false;
+    let files: TlsFiles;
+    try {
+      files = readTlsFiles(this.tlsConfig, 'cluster.link.tls');
+    } catch (err) {
+      this.conn.log.error(
+        { err: (err as Error).message },
+        'cluster link: tls files not reloaded; the old ones stay',
+      );
+      return false;
+    }
+    this.tlsFiles = files;
+    if (this.server instanceof tls.Server) this.server.setSecureContext(context(files));
+    this.conn.log.info({ cert: this.tlsConfig.cert }, 'cluster link: tls files reloaded');
+    return true;
   }
 
   /** Renews `<prefix>link:<node>` (with every heartbeat: it lives as long as the node's key). */
@@ -108,17 +162,36 @@ export class NodeLinks {
       const [address, token] = found?.split(' ') ?? [];
       const at = address?.lastIndexOf(':') ?? -1;
       if (token === undefined || at < 0 || this.closed) throw new Error('no link advertised');
-      const socket = connect({
-        host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'),
-        port: Number(address.slice(at + 1)),
-      });
+      const host = address.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+      const port = Number(address.slice(at + 1));
+      const files = this.tlsFiles;
+      // TLS: the listener's certificate must chain to the CA. Its name is not checked: nodes
+      // dial the addresses they advertise (IPs, mostly); the CA is what makes a node one of ours.
+      const socket =
+        files === null
+          ? connect({ host, port })
+          : tls.connect({ host, port, ...context(files), checkServerIdentity: () => undefined });
       const c = new LinkConnection(socket, false, this.handlers);
       c.peer = node;
       peer.conn = c;
       socket.setTimeout(DIAL_TIMEOUT_MS, () => {
         if (!c.ready) socket.destroy();
       });
-      socket.once('connect', () => c.hello(`${LINK_VERSION} ${this.conn.nodeId} ${token}`));
+      socket.once(files === null ? 'connect' : 'secureConnect', () =>
+        c.hello(`${LINK_VERSION} ${this.conn.nodeId} ${token}`),
+      );
+      if (files !== null) {
+        // Connected, then no handshake: a certificate refused one way or the other, or a plain listener.
+        socket.once('connect', () =>
+          socket.once('error', (err) => {
+            if (!c.ready)
+              this.warnLimited(`tls ${node}`, 'cluster link: tls handshake failed', {
+                peer: node,
+                err: err.message,
+              });
+          }),
+        );
+      }
     } catch {
       peer.retryAt = Date.now() + REDIAL_MS;
     } finally {
@@ -151,22 +224,27 @@ export class NodeLinks {
     this.ready(c);
   }
 
-  /**
-   * Closes a connection whose HELLO is refused, and logs it, once per dialer and reason
-   * within REFUSAL_LOG_MS: a node of another version, say, dials again every REDIAL_MS.
-   */
+  /** Closes a connection whose HELLO is refused, and says why (warnLimited). */
   private refused(c: LinkConnection, msg: string, key: string, fields: Record<string, unknown>): void {
     c.close();
+    this.warnLimited(key, msg, fields);
+  }
+
+  /**
+   * A warning logged once per `key` (a reason and a peer) within WARN_REPEAT_MS, then with
+   * the count of its unlogged repeats: a node of another version, or with a bad
+   * certificate, dials again every REDIAL_MS.
+   */
+  private warnLimited(key: string, msg: string, fields: Record<string, unknown>): void {
     const now = Date.now();
-    const seen = this.refusals.get(key);
+    const seen = this.warned.get(key);
     if (seen !== undefined && now < seen.until) {
       seen.unlogged++;
       return;
     }
-    if (this.refusals.size >= MAX_REFUSALS_REMEMBERED) this.refusals.clear();
-    this.refusals.set(key, { until: now + REFUSAL_LOG_MS, unlogged: 0 });
-    const unloggedRefusals = seen?.unlogged ?? 0;
-    this.conn.log.warn({ node: this.conn.nodeId, ...fields, unloggedRefusals }, msg);
+    if (this.warned.size >= MAX_WARNINGS_REMEMBERED) this.warned.clear();
+    this.warned.set(key, { until: now + WARN_REPEAT_MS, unlogged: 0 });
+    this.conn.log.warn({ node: this.conn.nodeId, ...fields, unloggedRepeats: seen?.unlogged ?? 0 }, msg);
   }
 
   private ready(c: LinkConnection): void {
@@ -203,6 +281,11 @@ export class NodeLinks {
     if (this.advertised !== null && this.conn.connected)
       await this.conn.cmd.del(this.conn.keys.link(this.conn.nodeId)).catch(() => {});
   }
+}
+
+/** This node's certificate and key, and the CA a peer's must chain to. */
+function context(files: TlsFiles): tls.SecureContextOptions {
+  return { cert: files.cert, key: files.key, ca: files.ca ?? undefined };
 }
 
 function sameToken(a: string, b: string): boolean {

@@ -47,7 +47,7 @@ export class RedisEngine implements Engine {
     this.channel = new NodeChannel(this.conn, hub, metrics, config.cluster.redis.commandTimeoutMs, () =>
       this.registration.current(),
     );
-    this.links = new NodeLinks(this.conn, (link, deadline, message) =>
+    this.links = new NodeLinks(this.conn, config.cluster.link.tls, (link, deadline, message) =>
       this.channel.onLinkMessage(link, deadline, message),
     );
     this.router = new PushRouter(config, this.conn, this.channel, this.links, metrics);
@@ -303,6 +303,11 @@ export class RedisEngine implements Engine {
    */
   counts(): EngineCounts {
     return { online: this.hub.size, offline: 0, offlineMessages: 0 };
+  }
+
+  /** SIGHUP: `cluster.link.tls`' files, for the next node links (NodeLinks.reloadTls). */
+  reloadTls(): boolean {
+    return this.links.reloadTls();
   }
 
   nodes(): Promise<NodeInfo[]> {

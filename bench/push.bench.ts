@@ -39,6 +39,7 @@
  *      CONCURRENCY (32), BATCH (100), SESSIONS (10000), BROADCASTS (20), ROUNDS (5),
  *      WARMUP (1: full-size runs of every scenario before the measured rounds),
  *      LINKS (1: node links on, cluster.link.listen 127.0.0.1:0 on every Redis node; 0: off),
+ *      LINK_TLS (1: the links over TLS, cluster.link.tls with certificates made by openssl),
  *      ONLY (scenario names, comma-separated: measure just those, e.g. ONLY=redis-local,redis-cross)
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
@@ -51,6 +52,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { RedisServer } from '../test/support/redis-server.js';
+import { TestPki } from '../test/support/tls.js';
 import { cpuSeconds, FrameCounter, forkRole, percentile, root, stop } from './lib.js';
 
 const PUSHES = Number(process.env.PUSHES ?? 20_000);
@@ -63,6 +65,7 @@ const BROADCASTS = Number(process.env.BROADCASTS ?? 20);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const WARMUP = Number(process.env.WARMUP ?? 1);
 const LINKS = process.env.LINKS !== '0';
+const LINK_TLS = process.env.LINK_TLS === '1';
 const ONLY = process.env.ONLY ? process.env.ONLY.split(',') : null;
 
 const PAYLOAD = Buffer.alloc(100, 0x62);
@@ -598,11 +601,18 @@ async function main(): Promise<void> {
   for (const r of [redisPush, redisB1, redisB2]) track('redis-server', r.pid!);
   // commandTimeoutMs 5 s, not 1 s: on a loaded 2-core machine the 10-s refresh of 10 000
   // players' records and the unbinds at the end timed out at 1 s; an error path, not measured here.
+  // LINK_TLS=1: node links over TLS, with certificates made for this run.
+  const linkTls = (() => {
+    if (!LINK_TLS) return null;
+    const pki = new TestPki();
+    const node = pki.node('bench-node');
+    return { cert: node.cert, key: node.key, ca: pki.ca.cert };
+  })();
   const clusterOf = (r: RedisServer) => ({
     engine: 'redis',
     redis: { url: r.url, keyPrefix: 'bench:', commandTimeoutMs: 5_000 },
     // Left out when off, so the bench also runs against a build from before cluster.link.
-    ...(LINKS ? { link: { listen: '127.0.0.1:0' } } : {}),
+    ...(LINKS ? { link: { listen: '127.0.0.1:0', tls: linkTls } } : {}),
   });
   const [local, a, b, bcast1, bcast2] = await Promise.all([
     startGateway('local', backendUrl, { engine: 'local' }, 'gw'),

@@ -19,6 +19,7 @@ import {
   uniquePrefix,
   until,
 } from '../support/engine-harness.js';
+import { startGateway } from '../support/gateway-fixture.js';
 import { RedisServer } from '../support/redis-server.js';
 import { type Issued, TestPki } from '../support/tls.js';
 
@@ -171,6 +172,22 @@ describe('node links over TLS', () => {
     const before = directOverRedis(c);
     await pushUntil(c, 'p4', () => directOverRedis(c) >= before + 3, 'y');
     expect(linkOut(c)).toBe(0);
+  });
+
+  it("a gateway's reloadTls (what SIGHUP calls) reloads the link's files", async () => {
+    const { gateway, logs } = await startGateway(null, {
+      cluster: {
+        engine: 'redis',
+        redis: { url: redis.url, keyPrefix: uniquePrefix() },
+        link: tlsLink(node) as Exclude<LinkInput, string | null>,
+      },
+    });
+    try {
+      expect(gateway.reloadTls()).toBe(true);
+      expect(logs.lines.map((l) => l.msg)).toContain('cluster link: tls files reloaded');
+    } finally {
+      await gateway.stop();
+    }
   });
 
   it('config: TLS without a listener, or a file that cannot be read, names its key', async () => {

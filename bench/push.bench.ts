@@ -599,8 +599,6 @@ async function main(): Promise<void> {
     RedisServer.start(),
   ]);
   for (const r of [redisPush, redisB1, redisB2]) track('redis-server', r.pid!);
-  // commandTimeoutMs 5 s, not 1 s: on a loaded 2-core machine the 10-s refresh of 10 000
-  // players' records and the unbinds at the end timed out at 1 s; an error path, not measured here.
   // LINK_TLS=1: node links over TLS, with certificates made for this run.
   const linkTls = (() => {
     if (!LINK_TLS) return null;
@@ -608,6 +606,8 @@ async function main(): Promise<void> {
     const node = pki.node('bench-node');
     return { cert: node.cert, key: node.key, ca: pki.ca.cert };
   })();
+  // commandTimeoutMs 5 s, not 1 s: on a loaded 2-core machine the 10-s refresh of 10 000
+  // players' records and the unbinds at the end timed out at 1 s; an error path, not measured here.
   const clusterOf = (r: RedisServer) => ({
     engine: 'redis',
     redis: { url: r.url, keyPrefix: 'bench:', commandTimeoutMs: 5_000 },

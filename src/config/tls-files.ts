@@ -15,9 +15,9 @@ export interface TlsFiles {
 }
 
 /**
- * Reads `listen.tls.cert`, `key` and `ca` (or those under `at`) and checks them as a TLS listener would use
- * them: each file readable and PEM of its kind, the key that of the certificate, and
- * OpenSSL accepting the three together. Throws a ConfigError naming the key at fault, so
+ * Reads `listen.tls.cert`, `key` and `ca` (or those under `at`) and checks them as a TLS
+ * endpoint would use them: each file readable and PEM of its kind, the key that of the
+ * certificate, and OpenSSL accepting the three together. Throws a ConfigError naming the key at fault, so
  * a start (exit 2), check-config and a SIGHUP reload report the same thing.
  */
 export function readTlsFiles(

@@ -9,7 +9,21 @@ process.on('exit', () => {
 });
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  // The kernel may hand the port just closed out again: two calls in a row (a node's tcp
+  // and api ports) once got the same one. A port this process was given is not given twice.
+  for (;;) {
+    const port = await boundPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+const handedOut = new Set<number>();
+
+function boundPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { ConfigError } from './load.js';
 import type { GatewayConfig } from './schema.js';
 
@@ -51,6 +51,12 @@ export function readTlsFiles(
     throw new ConfigError(`${at}.cert: OpenSSL refuses ${tls.cert} with its key: ${(err as Error).message}`);
   }
   return { cert, key, ca };
+}
+
+/** The files as Node's TLS takes them (a server's or a client's context), TLS 1.2 at least. */
+export function secureContextOptions(files: TlsFiles): SecureContextOptions {
+  const { cert, key, ca } = files;
+  return { cert, key, ...(ca === null ? {} : { ca }), minVersion: 'TLSv1.2' };
 }
 
 /** `kind` is the end of the PEM label: `CERTIFICATE`, `PRIVATE KEY` (also matches `RSA PRIVATE KEY`, `EC PRIVATE KEY`). */

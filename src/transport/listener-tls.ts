@@ -1,6 +1,6 @@
-import type { SecureContextOptions, TLSSocket, TlsOptions, Server as TlsServer } from 'node:tls';
+import type { TLSSocket, TlsOptions, Server as TlsServer } from 'node:tls';
 import type { TlsListener } from '../config/schema.js';
-import { readTlsFiles, type TlsConfig, type TlsFiles } from '../config/tls-files.js';
+import { readTlsFiles, secureContextOptions, type TlsConfig, type TlsFiles } from '../config/tls-files.js';
 import type { Logger } from '../logger.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 
@@ -35,7 +35,7 @@ export class ListenerTls {
    */
   serve<S extends TlsServer>(make: (options: TlsOptions) => S): S {
     const server = make({
-      ...this.context(),
+      ...secureContextOptions(this.files),
       // With a CA, a client without a certificate it signed is refused in the handshake.
       requestCert: this.files.ca !== null,
       rejectUnauthorized: this.files.ca !== null,
@@ -72,14 +72,9 @@ export class ListenerTls {
       return false;
     }
     this.files = files;
-    const context = this.context();
+    const context = secureContextOptions(files);
     for (const server of this.servers) server.setSecureContext(context);
     this.log.info({ cert: this.config.cert, listeners: this.servers.size }, 'tls certificates reloaded');
     return true;
-  }
-
-  private context(): SecureContextOptions {
-    const { cert, key, ca } = this.files;
-    return { cert, key, ...(ca === null ? {} : { ca }), minVersion: 'TLSv1.2' };
   }
 }

@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import type { Address, GatewayConfig } from '../../config/schema.js';
-import { readTlsFiles, type TlsFiles } from '../../config/tls-files.js';
+import { readTlsFiles, secureContextOptions, type TlsFiles } from '../../config/tls-files.js';
 import { advertisedAddress } from '../../registry/advertise.js';
 import { LINK_VERSION, LinkConnection, type LinkHandlers } from './link-connection.js';
 import { NODE_TTL_MS } from './node-registration.js';
@@ -98,7 +98,12 @@ export class NodeLinks {
    */
   private tlsServer(files: TlsFiles, accept: (socket: Socket) => void): tls.Server {
     const server = tls.createServer(
-      { ...context(files), requestCert: true, rejectUnauthorized: true, handshakeTimeout: DIAL_TIMEOUT_MS },
+      {
+        ...secureContextOptions(files),
+        requestCert: true,
+        rejectUnauthorized: true,
+        handshakeTimeout: DIAL_TIMEOUT_MS,
+      },
       accept,
     );
     server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
@@ -129,7 +134,7 @@ export class NodeLinks {
       return false;
     }
     this.tlsFiles = files;
-    if (this.server instanceof tls.Server) this.server.setSecureContext(context(files));
+    if (this.server instanceof tls.Server) this.server.setSecureContext(secureContextOptions(files));
     this.conn.log.info({ cert: this.tlsConfig.cert }, 'cluster link: tls files reloaded');
     return true;
   }
@@ -170,7 +175,7 @@ export class NodeLinks {
       const socket =
         files === null
           ? connect({ host, port })
-          : tls.connect({ host, port, ...context(files), checkServerIdentity: () => undefined });
+          : tls.connect({ host, port, ...secureContextOptions(files), checkServerIdentity: () => undefined });
       const c = new LinkConnection(socket, false, this.handlers);
       c.peer = node;
       peer.conn = c;
@@ -281,11 +286,6 @@ export class NodeLinks {
     if (this.advertised !== null && this.conn.connected)
       await this.conn.cmd.del(this.conn.keys.link(this.conn.nodeId)).catch(() => {});
   }
-}
-
-/** This node's certificate and key, and the CA a peer's must chain to. */
-function context(files: TlsFiles): tls.SecureContextOptions {
-  return { cert: files.cert, key: files.key, ca: files.ca ?? undefined };
 }
 
 function sameToken(a: string, b: string): boolean {

@@ -4,7 +4,6 @@
  * One EngineNode is one gateway node; several Redis nodes can share one Redis.
  */
 
-import { Writable } from 'node:stream';
 import { buildConfig } from '../../src/config/load.js';
 import type { GatewayConfig, GatewayConfigInput } from '../../src/config/schema.js';
 import { createLogger } from '../../src/logger.js';
@@ -16,6 +15,7 @@ import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import type { Session, SessionHost, SessionLimits } from '../../src/session/session.js';
 import { SessionManager } from '../../src/session/session-manager.js';
 import type { Connection, ConnectionEvents } from '../../src/transport/connection.js';
+import { LogCapture } from './gateway-fixture.js';
 
 /**
  * A connection that keeps every frame written to it. Like a socket whose client reads once
@@ -87,7 +87,7 @@ export class EngineNode {
   private readonly host: SessionHost;
   readonly lifecycle: Array<[string, string, string]> = [];
   /** What the node logged at warn and above (every level with TEST_LOG_LEVEL, also printed). */
-  readonly logs: Array<{ level: number; msg: string; [field: string]: unknown }> = [];
+  private readonly logCapture = new LogCapture(process.env.TEST_LOG_LEVEL ? process.stdout : undefined);
   private readonly closing = new Set<Promise<void>>();
 
   constructor(input: GatewayConfigInput) {
@@ -115,21 +115,15 @@ export class EngineNode {
       this.config,
       this.sessions,
       this.metrics,
-      createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', this.logSink()),
+      createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', this.logCapture),
     );
     this.players.onLifecycle((event, playerId, session) =>
       this.lifecycle.push([event, playerId, session.id]),
     );
   }
 
-  private logSink(): Writable {
-    return new Writable({
-      write: (line: Buffer, _encoding, done) => {
-        this.logs.push(JSON.parse(line.toString()));
-        if (process.env.TEST_LOG_LEVEL) process.stdout.write(line);
-        done();
-      },
-    });
+  get logs(): LogCapture['lines'] {
+    return this.logCapture.lines;
   }
 
   /** A new session (HELLO already written and taken). */

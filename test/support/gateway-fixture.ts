@@ -4,11 +4,15 @@ import { Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 import { Cmd } from './cmds.js';
 
-/** Log lines of an in-process gateway, kept for assertions. */
+/** Log lines of an in-process gateway (or engine node), kept for assertions; also written to `echo`, if any. */
 export class LogCapture extends Writable {
-  readonly lines: Array<Record<string, unknown>> = [];
+  readonly lines: Array<{ msg: string; [field: string]: unknown }> = [];
+  constructor(private readonly echo?: NodeJS.WritableStream) {
+    super();
+  }
   override _write(chunk: Buffer, _enc: string, done: () => void): void {
     for (const line of chunk.toString().split('\n')) if (line) this.lines.push(JSON.parse(line));
+    this.echo?.write(chunk);
     done();
   }
 }

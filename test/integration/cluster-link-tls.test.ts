@@ -8,11 +8,13 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
-import { FrameType } from '../../src/protocol/frame.js';
 import {
+  directOverRedis,
   type EngineNode,
   type LinkInput,
+  linkOut,
   nodeConfig,
+  pushBodies,
   sleep,
   startCluster,
   startNode,
@@ -49,11 +51,6 @@ const tlsLink = (cert: Issued, ca: Issued = pki.ca): LinkInput => ({
 const cluster = (links: LinkInput[]): Promise<EngineNode[]> => startCluster(redis.url, links, started);
 
 const B = (s: string): Buffer => Buffer.from(s);
-const bodies = (c: { conn: { take(t: number): { body: Buffer }[] } }) =>
-  c.conn.take(FrameType.PUSH).map((f) => f.body.toString());
-const linkOut = (nd: EngineNode) => nd.metrics.clusterLinkMessages.total({ direction: 'out' });
-const directOverRedis = (nd: EngineNode) =>
-  nd.metrics.clusterMessages.total({ direction: 'out', kind: 'direct' });
 
 /** Pushes one at a time from `from` to `player` until `done`; all must be delivered, in order. */
 async function pushUntil(
@@ -110,7 +107,7 @@ describe('node links over TLS', () => {
     expect(results.flat().every((r) => r === 'delivered')).toBe(true);
     expect(directOverRedis(a)).toBe(overRedis);
     expect(b.metrics.clusterLinkMessages.total({ direction: 'out' })).toBeGreaterThan(0);
-    expect(bodies(c)).toEqual([...warm, ...Array.from({ length: 30 }, (_, i) => `m${i}`)]);
+    expect(pushBodies(c)).toEqual([...warm, ...Array.from({ length: 30 }, (_, i) => `m${i}`)]);
     // B's listener speaks TLS only: a plain HELLO is never answered.
     expect(await plainHello(await linkPort(b))).toHaveLength(0);
   });
@@ -127,7 +124,7 @@ describe('node links over TLS', () => {
     for (const from of [b, c, d]) {
       const before = directOverRedis(from);
       const sent = await pushUntil(from, 'p2', () => directOverRedis(from) >= before + 3, 'r');
-      expect(bodies(client)).toEqual(sent);
+      expect(pushBodies(client)).toEqual(sent);
       // Each push found no link (they are dialed at the first, and refused).
       expect(linkOut(from)).toBe(0);
     }

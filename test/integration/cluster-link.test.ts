@@ -13,8 +13,11 @@ import { decodeMessage, encodeMessage, MessageKind } from '../../src/players/red
 import { FrameType } from '../../src/protocol/frame.js';
 import { Status } from '../../src/protocol/status.js';
 import {
+  directOverRedis,
   type EngineNode,
+  linkOut,
   nodeConfig,
+  pushBodies,
   sleep,
   startCluster,
   startNode,
@@ -41,11 +44,6 @@ const cluster = (links: Array<string | null>): Promise<EngineNode[]> =>
   startCluster(redis.url, links, started);
 
 const B = (s: string): Buffer => Buffer.from(s);
-const bodies = (c: { conn: { take(t: number): { seq: number; body: Buffer }[] } }) =>
-  c.conn.take(FrameType.PUSH).map((f) => f.body.toString());
-const linkOut = (nd: EngineNode) => nd.metrics.clusterLinkMessages.total({ direction: 'out' });
-const directOverRedis = (nd: EngineNode) =>
-  nd.metrics.clusterMessages.total({ direction: 'out', kind: 'direct' });
 
 /** Pushes from `from` to `player` until one has gone over a link (the first ones dial it). */
 async function linkUp(from: EngineNode, player: string): Promise<number> {
@@ -89,10 +87,10 @@ describe('node links', () => {
     const result = a.players.push(['p2'], 1, B('held'), true);
     await sleep(250);
     // B has the message, but its PING is held by the pause: nothing is written yet.
-    expect(bodies(c)).toEqual([]);
+    expect(pushBodies(c)).toEqual([]);
     expect(await result).toEqual(['delivered']);
     expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(390);
-    expect(bodies(c)).toEqual(['held']);
+    expect(pushBodies(c)).toEqual(['held']);
   });
 
   it('a login on another node replaces the binding: the next push over the link reaches the new session', async () => {
@@ -105,8 +103,8 @@ describe('node links', () => {
       expect(await a.players.push([player], 1, B('before'), true)).toEqual(['delivered']);
       const now = await c.login(player);
       expect(await a.players.push([player], 1, B('after'), true)).toEqual(['delivered']);
-      expect(bodies(now)).toEqual(['after']);
-      expect(bodies(old).filter((x) => x === 'after')).toEqual([]);
+      expect(pushBodies(now)).toEqual(['after']);
+      expect(pushBodies(old).filter((x) => x === 'after')).toEqual([]);
       expect(old.conn.take(FrameType.KICK).map((f) => f.status)).toEqual([Status.REPLACED]);
     }
     expect(linkOut(a)).toBeGreaterThan(20);
@@ -125,7 +123,7 @@ describe('node links', () => {
       await sleep(20);
     }
     expect(linkOut(a)).toBe(0);
-    expect(bodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `x${i}`));
+    expect(pushBodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `x${i}`));
   });
 
   it('a node without a listener of its own sends over Redis, even to a node that has one', async () => {
@@ -136,7 +134,7 @@ describe('node links', () => {
       await sleep(10);
     }
     expect(linkOut(a)).toBe(0);
-    expect(bodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `z${i}`));
+    expect(pushBodies(c)).toEqual(Array.from({ length: 10 }, (_, i) => `z${i}`));
   });
 
   it('a node that restarts (new port, new token): the link drops, pushes go over Redis, then over a new link', async () => {
@@ -158,7 +156,7 @@ describe('node links', () => {
     }
     expect(linkOut(a)).toBeGreaterThan(before);
     expect(results.every((r) => r === 'delivered')).toBe(true);
-    expect(bodies(c)).toEqual(results.map((_, i) => `y${i}`));
+    expect(pushBodies(c)).toEqual(results.map((_, i) => `y${i}`));
   });
 
   it('a dialer with the wrong token, or that skips HELLO, or sends an oversized frame, is cut off', async () => {
@@ -229,7 +227,7 @@ describe('node links', () => {
       await sleep(1);
     }
     await until(() => c.conn.frames.some((f) => f.type === FrameType.PUSH), 2_000, 'the push');
-    expect(bodies(c)).toEqual(['hey']);
+    expect(pushBodies(c)).toEqual(['hey']);
     await until(() => Buffer.concat(got).includes('r1'), 2_000, 'the RESULTS');
     // B's HELLO frame, then a MESSAGE frame (length, type, deadline) with the RESULTS.
     const answer = Buffer.concat(got);

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/logger.js';
 import { GatewayMetrics } from '../../src/metrics/metrics.js';
 import { createPlayers } from '../../src/players/create-players.js';
 import type { Players } from '../../src/players/players.js';
-import type { Frame } from '../../src/protocol/frame.js';
+import { type Frame, FrameType } from '../../src/protocol/frame.js';
 import { FrameDecoder } from '../../src/protocol/frame-decoder.js';
 import type { Session, SessionHost, SessionLimits } from '../../src/session/session.js';
 import { SessionManager } from '../../src/session/session-manager.js';
@@ -215,5 +215,13 @@ export async function startCluster(
   }
   return nodes;
 }
+
+/** The bodies of the PUSH frames `c` received since the last take, as text. */
+export const pushBodies = (c: Client): string[] => c.conn.take(FrameType.PUSH).map((f) => f.body.toString());
+/** Messages `nd` sent over node links (DIRECT and RESULTS). */
+export const linkOut = (nd: EngineNode): number => nd.metrics.clusterLinkMessages.total({ direction: 'out' });
+/** DIRECT messages `nd` sent over Redis (not over a link). */
+export const directOverRedis = (nd: EngineNode): number =>
+  nd.metrics.clusterMessages.total({ direction: 'out', kind: 'direct' });
 
 export { sleep, waitFor as until } from './wait.js';

@@ -12,6 +12,7 @@ import {
   directOverRedis,
   type EngineNode,
   type LinkInput,
+  type LinkSection,
   linkOut,
   nodeConfig,
   pushBodies,
@@ -44,7 +45,7 @@ afterEach(async () => {
 
 const LINK = '127.0.0.1:0';
 /** A link with TLS: `cert` (and its key), accepting peers `ca` signed. */
-const tlsLink = (cert: Issued, ca: Issued = pki.ca): LinkInput => ({
+const tlsLink = (cert: Issued, ca: Issued = pki.ca): LinkSection => ({
   listen: LINK,
   tls: { cert: cert.cert, key: cert.key, ca: ca.cert },
 });
@@ -162,7 +163,7 @@ describe('node links over TLS', () => {
     copyFileSync(stranger.key, cert.key);
     expect(a.players.reloadTls()).toBe(true);
     const config = nodeConfig('redis', 'c', redis.url, a.config.cluster.redis.keyPrefix);
-    config.cluster = { ...config.cluster, link: tlsLink(node) as Exclude<LinkInput, string | null> };
+    config.cluster = { ...config.cluster, link: tlsLink(node) };
     const c = await startNode(config);
     started.push(c);
     await a.login('p4');
@@ -176,7 +177,7 @@ describe('node links over TLS', () => {
       cluster: {
         engine: 'redis',
         redis: { url: redis.url, keyPrefix: uniquePrefix() },
-        link: tlsLink(node) as Exclude<LinkInput, string | null>,
+        link: tlsLink(node),
       },
     });
     try {

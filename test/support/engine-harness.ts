@@ -188,8 +188,10 @@ export async function startNode(input: GatewayConfigInput): Promise<EngineNode> 
   return node;
 }
 
+/** A node's cluster.link section. */
+export type LinkSection = NonNullable<NonNullable<GatewayConfigInput['cluster']>['link']>;
 /** A node's cluster.link: its listen address (null: no link), or the whole section. */
-export type LinkInput = string | null | NonNullable<NonNullable<GatewayConfigInput['cluster']>['link']>;
+export type LinkInput = string | null | LinkSection;
 
 /**
  * Nodes a, b, c… of a new cluster (one key prefix) on the Redis engine, one per entry of

@@ -16,6 +16,7 @@ export class SessionManager {
   private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly sweepNow = (): void => this.sweep(Date.now());
   private readonly helloTail: string;
   private accepting = true;
   connected = 0;
@@ -96,7 +97,10 @@ export class SessionManager {
     const { heartbeat, auth } = this.config;
     const shortest = Math.min(heartbeat.timeoutMs, auth.required ? auth.timeoutMs : Number.POSITIVE_INFINITY);
     const everyMs = Math.max(20, Math.min(1_000, Math.floor(shortest / 10)));
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), everyMs);
+    // Judged after the poll phase (setImmediate): after a stall of this process (a long GC
+    // pause, a frozen VM) the timers run first, while the frames clients sent meanwhile are
+    // still unread, and a sweep then would kick every client for the gateway's own silence.
+    this.sweepTimer = setInterval(() => setImmediate(this.sweepNow), everyMs);
     this.sweepTimer.unref();
   }
 
